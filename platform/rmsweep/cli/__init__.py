@@ -1,0 +1,48 @@
+"""The ``rmsweep`` command line: thin Typer shells over the library (one module per group)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from rmsweep.errors import RmsweepError
+
+app = typer.Typer(
+    name="rmsweep",
+    help="Sweeps over reasoning reward-model training: veRL GRPO runs, Optuna studies, MLflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    # Each group lives in its own module; importing them stays cheap (heavy imports are lazy).
+    from rmsweep.cli import data, reward, run, study
+
+    app.add_typer(data.app, name="data")
+    app.add_typer(reward.app, name="reward")
+    app.add_typer(run.app, name="run")
+    app.add_typer(study.app, name="study")
+
+
+def main() -> None:
+    """Console entry point: every RmsweepError becomes one line on stderr and a non-zero exit."""
+    _register()
+    try:
+        app(standalone_mode=False)
+    except RmsweepError as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("aborted", err=True)
+        sys.exit(130)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except Exception as err:  # click usage errors
+        import click
+
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(err.exit_code)
+        raise

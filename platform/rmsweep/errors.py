@@ -1,0 +1,31 @@
+"""The error hierarchy. Every user-facing failure is one of these, with a one-line message."""
+
+from __future__ import annotations
+
+
+class RmsweepError(Exception):
+    """Base class: the CLI prints ``str(err)`` on one line and exits non-zero."""
+
+    exit_code = 2
+
+
+class ConfigError(RmsweepError):
+    """A bad override, config key or value (names the key)."""
+
+
+class DataError(RmsweepError):
+    """A bad input file or row (names the file and line)."""
+
+
+class SpecError(RmsweepError):
+    """A bad sweep spec (names the file, line and key)."""
+
+
+class LaunchError(RmsweepError):
+    """A Ray job could not be started, or ended badly."""
+
+    exit_code = 1
+
+
+class ReproduceError(RmsweepError):
+    """A recorded run cannot be reproduced as asked (names what differs)."""

@@ -1,0 +1,1 @@
+"""Reward functions for reasoning reward models: shapes, parsers and veRL entry points."""
