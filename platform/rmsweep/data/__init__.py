@@ -1,1 +1,44 @@
-"""rmsweep.data"""
+"""Data preparation: loaders -> split by prompt -> rendered veRL parquet, cached by inputs.
+
+Sources (``data.source``): ``synthetic`` (generated, NOT real judgments: see
+``rmsweep.data._synthetic`` for the labelling rule), ``helpsteer2`` (jsonl/hub, pointwise on
+one attribute), ``pairs`` (prompt/chosen/rejected jsonl, pairwise) and ``ultrafeedback``
+(UltraFeedback's shape: pairwise, or pointwise with 1–10 ratings bucketed onto 0–4).
+
+Example:
+    >>> from rmsweep.data import prepare_dataset, load_data_config
+    >>> from rmsweep.templates import load_template
+    >>> prepared = prepare_dataset(load_data_config("synthetic"),
+    ...                            load_template("pointwise_plain"), Path(".rmsweep/data"))
+"""
+
+from __future__ import annotations
+
+from rmsweep.data._cache import inputs_digest
+from rmsweep.data._config import (
+    DATA_DEFAULTS,
+    SOURCE_TASKS,
+    load_data_config,
+    make_data_config,
+    validate_data_config,
+)
+from rmsweep.data._prepare import PreparedData, prepare_dataset
+from rmsweep.data._synthetic import KEYWORDS, keyword_score
+from rmsweep.data._ultrafeedback import bucket
+from rmsweep.data._writer import file_digest, read_rows
+
+__all__ = [
+    "DATA_DEFAULTS",
+    "KEYWORDS",
+    "SOURCE_TASKS",
+    "PreparedData",
+    "bucket",
+    "file_digest",
+    "inputs_digest",
+    "keyword_score",
+    "load_data_config",
+    "make_data_config",
+    "prepare_dataset",
+    "read_rows",
+    "validate_data_config",
+]
