@@ -12,12 +12,14 @@ TAG_STUDY = "rmsweep.study"
 TAG_TRIAL = "rmsweep.trial"
 TAG_DEVICE = "rmsweep.device"
 TAG_JOB_ID = "rmsweep.job_id"
+TAG_JOB_STATUS = "rmsweep.job_status"  # the job's final Ray status
 TAG_STATE = "rmsweep.state"  # complete | pruned | failed | killed | running
 TAG_REPRODUCES = "rmsweep.reproduces"
 TAG_VERSION = "rmsweep.version"
 TAG_TEMPLATE = "rmsweep.template"
 TAG_REWARD_SHAPE = "rmsweep.reward_shape"
 TAG_PARENT = "mlflow.parentRunId"
+PACKAGE_TAG_PREFIX = "rmsweep.pkg."  # + package name: its installed version
 DIGEST_TAG_PREFIX = "rmsweep.digest."  # + code | data.train | data.val | reward | template | config
 
 STATES = ("running", "complete", "pruned", "failed", "killed")

@@ -1,0 +1,17 @@
+"""Ray job submission: each training run is one Ray job.
+
+``RayLauncher`` talks to a cluster through Ray's job submission API, or starts a local Ray head
+of its own for ``cluster=local``. ``rmsweep.run`` ties each job to its MLflow run. Importing
+this package imports neither Ray nor MLflow.
+"""
+
+from __future__ import annotations
+
+from rmsweep.launch._launcher import ADDRESS_FORMS, STATUSES, TERMINAL_STATUSES, RayLauncher
+
+__all__ = [
+    "ADDRESS_FORMS",
+    "STATUSES",
+    "TERMINAL_STATUSES",
+    "RayLauncher",
+]

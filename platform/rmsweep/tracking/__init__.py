@@ -1,0 +1,67 @@
+"""The MLflow record of a run, through an explicit ``MlflowClient`` and run id.
+
+Before a job starts, ``record_run`` writes the experiment's run with its tags, params (the
+flattened resolved config), artifacts with their sha256 (resolved config, overrides, reward
+function source, rendered template, git diff, package list) and dataset inputs. veRL's own
+MLflow logger then attaches to that run (``MLFLOW_RUN_ID``) and adds the metrics;
+``finish_run`` closes it. Secret-looking names (KEY, TOKEN, SECRET, PASSWORD, ...) never
+reach the store: see ``is_secret_name`` and ``redact``. Importing this package does not import
+MLflow.
+"""
+
+from __future__ import annotations
+
+from rmsweep.tracking._params import flatten_params, param_value
+from rmsweep.tracking._provenance import (
+    code_digest,
+    frozen_requirements,
+    git_state,
+    package_versions,
+)
+from rmsweep.tracking._record import PACKAGE_TAG_PREFIX, DatasetRef, record_run
+from rmsweep.tracking._secrets import (
+    config_secret_values,
+    env_secret_values,
+    is_secret_name,
+    mask_config,
+    mask_overrides,
+    override_secret_values,
+    redact,
+)
+from rmsweep.tracking._store import (
+    MLFLOW_STATUS,
+    create_run,
+    ensure_experiment,
+    finish_run,
+    log_dataset,
+    log_text_artifact,
+    sha256_text,
+    tracking_client,
+)
+
+__all__ = [
+    "MLFLOW_STATUS",
+    "PACKAGE_TAG_PREFIX",
+    "DatasetRef",
+    "code_digest",
+    "config_secret_values",
+    "create_run",
+    "ensure_experiment",
+    "env_secret_values",
+    "finish_run",
+    "flatten_params",
+    "frozen_requirements",
+    "git_state",
+    "is_secret_name",
+    "log_dataset",
+    "log_text_artifact",
+    "mask_config",
+    "mask_overrides",
+    "override_secret_values",
+    "package_versions",
+    "param_value",
+    "record_run",
+    "redact",
+    "sha256_text",
+    "tracking_client",
+]
