@@ -109,6 +109,17 @@ def validate(cfg: DictConfig) -> list[str]:
             f"trainer.ppo_mini_batch_size={t.ppo_mini_batch_size} must be <= "
             f"trainer.train_batch_size={t.train_batch_size}"
         )
+    elif t.train_batch_size % t.ppo_mini_batch_size:
+        problems.append(
+            f"trainer.train_batch_size={t.train_batch_size} must be a multiple of "
+            f"trainer.ppo_mini_batch_size={t.ppo_mini_batch_size}"
+        )
+    sequences = t.ppo_mini_batch_size * t.rollout_n
+    if t.micro_batch_size_per_gpu <= 0 or sequences % t.micro_batch_size_per_gpu:
+        problems.append(
+            f"trainer.micro_batch_size_per_gpu={t.micro_batch_size_per_gpu} must divide "
+            f"ppo_mini_batch_size*rollout_n={sequences} (veRL splits each update into micro-batches)"
+        )
     if cfg.data.task != cfg.template.task:
         problems.append(
             f"data.task={cfg.data.task!r} does not match template.task={cfg.template.task!r}; "

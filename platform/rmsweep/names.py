@@ -63,3 +63,20 @@ def metric_key(short: str, data_source: str) -> str:
     if short.startswith(VAL_PREFIX):
         return verl_val_key(short, data_source)
     return sanitize_metric_key(TRAIN_ALIASES.get(short, short))
+
+
+# Metrics that measure the machine (time, memory, throughput) or the rollout-vs-actor numerical
+# gap (which depends on how the rollout server happened to batch requests): they differ between
+# two otherwise identical runs, so reproduce reports them apart.
+UNREPRODUCIBLE_METRIC_PREFIXES = (
+    "timing_s/",
+    "timing_per_token_ms/",
+    "perf/",
+    "actor/perf/",
+    "rollout_corr/",
+    "training/rollout_",
+)
+
+
+def is_reproducible_metric(key: str) -> bool:
+    return not key.startswith(UNREPRODUCIBLE_METRIC_PREFIXES)

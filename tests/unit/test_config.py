@@ -21,7 +21,12 @@ def test_defaults_are_the_embedded_cpu_setup(workdir: Path) -> None:
 
 def test_group_and_key_overrides_apply(workdir: Path) -> None:
     cfg = compose(["reward=exponential", "reward.k=2.5", "trainer.lr=5e-4", "seed=7"])
-    assert (cfg.reward.shape, cfg.reward.k, cfg.trainer.lr, cfg.seed) == ("exponential", 2.5, 5e-4, 7)
+    assert (cfg.reward.shape, cfg.reward.k, cfg.trainer.lr, cfg.seed) == (
+        "exponential",
+        2.5,
+        5e-4,
+        7,
+    )
 
 
 def test_env_tracking_uri_wins(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,6 +45,11 @@ def test_env_tracking_uri_wins(workdir: Path, monkeypatch: pytest.MonkeyPatch) -
         (["trainer.lr=-1"], r"trainer\.lr=-1\.0 must be > 0"),
         (["cluster=ray"], r"cluster=ray needs cluster\.address"),
         (["trainer.ppo_mini_batch_size=64"], r"ppo_mini_batch_size=64 must be <="),
+        (["trainer.ppo_mini_batch_size=24"], r"must be a multiple of"),
+        (
+            ["trainer.rollout_n=3"],
+            r"micro_batch_size_per_gpu=64 must divide ppo_mini_batch_size\*rollout_n=96",
+        ),
         (["device.rollout=vllm"], r"device\.rollout='vllm' needs a GPU"),
         (["template=pairwise_verdict"], r"data\.task='pointwise' does not match"),
         (["seed"], r"Error parsing override 'seed'"),
@@ -61,7 +71,9 @@ def test_every_config_file_opens_with_a_purpose_and_a_command() -> None:
     for path in sorted(config_dir().rglob("*.yaml")):
         head = path.read_text().splitlines()[:6]
         assert head and head[0].startswith("# "), f"{path}: no purpose line"
-        assert any("rmsweep " in line or "mlflow ui" in line for line in head), f"{path}: no command"
+        assert any("rmsweep " in line or "mlflow ui" in line for line in head), (
+            f"{path}: no command"
+        )
 
 
 def test_every_option_of_every_group_composes(workdir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -28,9 +29,11 @@ def _register() -> None:
 
 def main() -> None:
     """Console entry point: every RmsweepError becomes one line on stderr and a non-zero exit."""
+    # Progress bars would break the promise of one line on stderr per error.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     _register()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
     except RmsweepError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
@@ -46,3 +49,4 @@ def main() -> None:
             err.show()
             sys.exit(err.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,7 +1,88 @@
-"""`rmsweep run …` commands."""
+"""`rmsweep run …`: one tracked training run, and reproducing one."""
 
 from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="run commands", no_args_is_help=True)
+app = typer.Typer(
+    help="Train one reward model (a tracked veRL GRPO run) or reproduce one.", no_args_is_help=True
+)
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def train(
+    overrides: list[str] = typer.Argument(
+        None, help="Hydra overrides, e.g. reward=linear trainer.lr=5e-4"
+    ),
+    cfg: bool = typer.Option(False, "--cfg", help="Print the resolved config and exit."),
+) -> None:
+    """Compose configs/ with OVERRIDES, record the run in MLflow, run it as a Ray job."""
+    from rmsweep.config import compose, to_yaml
+
+    resolved = compose(overrides or [])
+    if cfg:
+        typer.echo(to_yaml(resolved), nl=False)
+        return
+    from rmsweep.run import train as run_train
+
+    result = run_train(resolved, overrides=overrides or [])
+    _print_result(result.run_id, result.state, result.metrics, resolved)
+    if result.state != "complete":
+        raise typer.Exit(1)
+
+
+@app.command()
+def reproduce(
+    run_id: str = typer.Argument(..., help="The MLflow run id to re-run."),
+    force: bool = typer.Option(False, "--force", help="Run even if a digest differs."),
+    tracking_uri: str = typer.Option(
+        None,
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        help="MLflow store of the run (default: .rmsweep/mlflow.db).",
+    ),
+) -> None:
+    """Re-run RUN_ID from its record and print how its final metrics differ."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from rmsweep.reproduce import reproduce as do_reproduce
+
+    rep = do_reproduce(run_id, force=force, tracking_uri=tracking_uri or _default_uri())
+    console = Console()
+    if rep.mismatches:
+        console.print(f"[yellow]forced past changed digests: {', '.join(rep.mismatches)}[/]")
+    diffs = rep.differences()
+    console.print(f"new run {rep.run_id} ({rep.state}) reproduces {run_id}", soft_wrap=True)
+    skipped = len(set(rep.metrics) | set(rep.original_metrics)) - len(rep.compared())
+    if not diffs:
+        console.print(
+            f"[green]all {len(rep.compared())} final metrics identical[/] "
+            f"({skipped} timing and numerical-diagnostic metrics not compared)"
+        )
+    else:
+        table = Table("metric", "original", "reproduction")
+        for key, (old, new) in diffs.items():
+            table.add_row(key, str(old), str(new))
+        console.print(table)
+    if rep.state != "complete":
+        raise typer.Exit(1)
+
+
+def _default_uri() -> str:
+    from rmsweep.config import compose
+
+    return compose([]).tracking.uri
+
+
+def _print_result(run_id: str, state: str, metrics: dict[str, float], cfg) -> None:
+    from rich.console import Console
+
+    from rmsweep import names
+
+    acc = metrics.get(names.metric_key("val/acc", cfg.data.name))
+    Console().print(
+        f"run {run_id}: {state}"
+        + (f", final val/acc {acc:.3f}" if acc is not None else "")
+        + f"\nbrowse: mlflow ui --backend-store-uri {cfg.tracking.uri}"
+    )

@@ -1,1 +1,181 @@
-"""rmsweep.verl_cpu"""
+"""The project's veRL CPU extension: a ``cpu`` platform and an ``hf`` rollout backend.
+
+veRL imports this package in every process when ``VERL_USE_EXTERNAL_MODULES`` names it
+(see :func:`cpu_env`); the import registers both with veRL's registries. Importing it
+without veRL loaded registers nothing and stays cheap (no torch, Ray or veRL); call
+:func:`register` to register explicitly.
+
+Example::
+
+    from rmsweep.verl_cpu import cpu_env, cpu_overrides
+
+    overrides = [*cpu_overrides(), "data.train_files=/abs/train.parquet", ...]
+    env = cpu_env()  # put in the Ray job's runtime_env and ray_kwargs.ray_init.runtime_env
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+__all__ = ["DEVICES", "MODULE", "PLATFORM", "ROLLOUT", "cpu_env", "cpu_overrides", "register"]
+
+MODULE = __name__  # what VERL_USE_EXTERNAL_MODULES must name
+PLATFORM = "cpu"
+ROLLOUT = "hf"
+
+AGENT_LOOPS_YAML = Path(__file__).with_name("agent_loops.yaml")
+
+_registered = False
+
+
+def register() -> None:
+    """Register the ``cpu`` platform and the ``hf`` rollout with veRL (idempotent).
+
+    Imports veRL (seconds). veRL itself calls this, through the import it makes for
+    ``VERL_USE_EXTERNAL_MODULES``, in every process it starts.
+    """
+    global _registered
+    if _registered:
+        return
+    from verl.plugin.platform import PlatformRegistry
+    from verl.workers.rollout import base as rollout_base
+    from verl.workers.rollout.replica import RolloutReplicaRegistry
+
+    from rmsweep.verl_cpu.platform import CPUPlatform
+
+    if PlatformRegistry.get(PLATFORM) is not CPUPlatform:
+        PlatformRegistry.register(platform=PLATFORM)(CPUPlatform)
+    rollout_base._ROLLOUT_REGISTRY[(ROLLOUT, "async")] = f"{MODULE}.rollout.HFServerAdapter"
+    RolloutReplicaRegistry.register(ROLLOUT, _load_replica)
+    _registered = True
+
+
+def _load_replica() -> type:
+    from rmsweep.verl_cpu.rollout import HFReplica
+
+    return HFReplica
+
+
+DEVICES = ("cpu", "gpu")
+
+
+def _check_device(device: str) -> None:
+    if device not in DEVICES:
+        from rmsweep.errors import ConfigError
+
+        raise ConfigError(f"device.name must be one of {list(DEVICES)}, got {device!r}")
+
+
+def cpu_env(device: str = "cpu") -> dict[str, str]:
+    """Environment variables that the job driver and every Ray actor of a run need.
+
+    Args:
+        device: ``"cpu"`` for a CPU run (platform and rollout); ``"gpu"`` for the ``hf``
+            rollout on a CUDA host (registration only).
+
+    Returns:
+        A fresh dict; put it in the Ray job's ``runtime_env`` and in
+        ``ray_kwargs.ray_init.runtime_env.env_vars``.
+
+    Raises:
+        ConfigError: ``device`` is not ``"cpu"`` or ``"gpu"``.
+    """
+    _check_device(device)
+    env = {
+        # veRL imports this module on `import verl` in every process: registers cpu + hf.
+        "VERL_USE_EXTERNAL_MODULES": MODULE,
+    }
+    if device == "cpu":
+        env.update(
+            {
+                # Pick the cpu platform; auto-detection would fall back to 'nvidia' (NCCL).
+                "VERL_PLATFORM": PLATFORM,
+                # veRL's FSDP engine is registered for cuda/npu only; on the cpu platform it
+                # still runs on the CPU (it places tensors on the platform's device, 'cpu').
+                "VERL_ENGINE_DEVICE": "cuda",
+                "VERL_ENGINE_VENDOR": "nvidia",
+            }
+        )
+    return env
+
+
+def cpu_overrides(device: str = "cpu") -> list[str]:
+    """Hydra overrides for ``verl.trainer.main_ppo`` that a CPU run needs (and nothing else).
+
+    Data, model and trainer hyper-parameters are the caller's; these only make the job run
+    on a CPU host with a private local Ray. Keys absent from veRL's config use ``++`` (add
+    or override), so the caller may set them too.
+
+    Args:
+        device: ``"cpu"`` for everything a CPU run needs; ``"gpu"`` for only the ``hf``
+            rollout's own overrides (a CUDA host without vLLM).
+
+    Raises:
+        ConfigError: ``device`` is not ``"cpu"`` or ``"gpu"``.
+    """
+    _check_device(device)
+    rollout = [
+        # The hf backend: transformers generate in a Ray actor (rmsweep.verl_cpu.rollout).
+        "actor_rollout_ref.rollout.name=hf",
+        # hf has no tensor parallelism: one process per replica.
+        "actor_rollout_ref.rollout.tensor_model_parallel_size=1",
+        # veRL's single-turn agent loop, plus a sample id that seeds the hf server's sampling
+        # (rmsweep.verl_cpu.agent_loop): reruns draw the same samples.
+        f"actor_rollout_ref.rollout.agent.agent_loop_config_path='{AGENT_LOOPS_YAML}'",
+        "actor_rollout_ref.rollout.agent.default_agent_loop=hf_seeded_single_turn",
+        # veRL's sync replay buffer sleeps a fixed 2 s between checks for finished rollouts
+        # (most of a tiny step) and orders a batch by rollout completion; this subclass
+        # polls every 50 ms and keeps submission order (rmsweep.verl_cpu.replay; no DAPO).
+        "trainer.v1.sampler.custom_sampler.path=pkg://rmsweep.verl_cpu.replay",
+        "trainer.v1.sampler.custom_sampler.name=FastPollReplayBuffer",
+    ]
+    if device != "cpu":
+        return rollout
+    return [
+        # Match the platform's device name (else veRL warns "Requested device cuda ...").
+        "trainer.device=cpu",
+        # One worker on one logical GPU; the host has no real one.
+        "trainer.nnodes=1",
+        "trainer.n_gpus_per_node=1",
+        # veRL's resource pools ask Ray for one GPU per worker (use_gpu is hard-coded): give
+        # the local Ray one logical GPU that nothing touches.
+        "++ray_kwargs.ray_init.num_gpus=1",
+        # Logical CPUs: TransferQueue, agent-loop and reward actors each reserve one, more
+        # than a small host has cores; without them the job waits forever for resources.
+        "ray_kwargs.ray_init.num_cpus=16",
+        # Start a private local Ray rather than joining whatever cluster is already running
+        # (a second job would otherwise join the first job's cluster).
+        "++ray_kwargs.ray_init.address=local",
+        # That private cluster needs no dashboard: saves ~1 GB and a dozen processes.
+        "++ray_kwargs.ray_init.include_dashboard=False",
+        # TransferQueue defaults to 8 storage actors of 1 CPU each: one is plenty here.
+        "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
+        # Each agent-loop worker is a process with veRL loaded; the default 8 costs ~35 s of
+        # start-up and several GB. One is enough: the server batches its requests.
+        "actor_rollout_ref.rollout.agent.num_workers=1",
+        # Same for reward-loop workers (default 8) and DataLoader worker processes (default 8).
+        "reward.num_workers=1",
+        "data.dataloader_num_workers=0",
+        # veRL defaults to flash-attention 2, which needs CUDA; PyTorch's sdpa runs anywhere.
+        "++actor_rollout_ref.model.override_config.attn_implementation=sdpa",
+        # The remove-padding path relies on flash-attention's varlen kernels.
+        "actor_rollout_ref.model.use_remove_padding=False",
+        # FSDP1 refuses to initialise without an accelerator; FSDP2 works on CPU tensors.
+        "actor_rollout_ref.actor.strategy=fsdp2",
+        "actor_rollout_ref.actor.fsdp_config.strategy=fsdp2",
+        "actor_rollout_ref.ref.fsdp_config.strategy=fsdp2",
+        # veRL's FSDP default is bf16 autocast: on a CPU slower than fp32, and it drifts from
+        # the fp32 rollout model (max prob. difference ~1e-4 with bf16, ~3e-9 with fp32).
+        "++actor_rollout_ref.actor.fsdp_config.mixed_precision="
+        "{param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}",
+        "++actor_rollout_ref.ref.fsdp_config.mixed_precision="
+        "{param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}",
+        *rollout,
+    ]
+
+
+# veRL imports this module while `import verl` runs (VERL_USE_EXTERNAL_MODULES): register
+# then. Without veRL loaded, stay cheap; callers that need the registration call register().
+if "verl" in sys.modules:
+    register()

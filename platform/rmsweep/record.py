@@ -1,0 +1,141 @@
+"""What a run records before its job starts, and the digests ``reproduce`` checks.
+
+The inputs (prepared data, model) are made first; then ``tracking.record_run`` writes the
+run with its tags, params, artifacts (resolved config, overrides, reward source, rendered
+template) and dataset inputs, each with its sha256 as a ``rmsweep.digest.*`` tag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig, OmegaConf
+
+from rmsweep import names
+from rmsweep.verl import JobInputs, reward_fn_file
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from rmsweep.data import PreparedData
+
+# The digests reproduce compares with the record (the config is the record itself).
+CHECKED_DIGESTS = ("code", "reward", "template", "data.train", "data.val")
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The prepared data and model of a run."""
+
+    data: PreparedData
+    model_path: str
+    model_digest: str | None
+
+
+def run_tags(cfg: DictConfig) -> dict[str, str]:
+    """Tags every run carries from the start."""
+    return {
+        names.TAG_DEVICE: cfg.device.name,
+        names.TAG_TEMPLATE: cfg.template.name,
+        names.TAG_REWARD_SHAPE: (
+            f"pairwise_{cfg.reward.pairwise_mode}"
+            if cfg.template.task == "pairwise"
+            else cfg.reward.shape
+        ),
+        "rmsweep.data_source": cfg.data.name,
+    }
+
+
+def reward_files(cfg: DictConfig) -> list[Path]:
+    """The reward entry file veRL loads, then the modules it imports (the rest of reward_fns)."""
+    entry = reward_fn_file(cfg)
+    return [entry, *sorted(p for p in entry.parent.glob("*.py") if p != entry)]
+
+
+def reward_source(cfg: DictConfig) -> str:
+    """All reward code a run executes, one file after another (its digest is the reward's)."""
+    return "".join(f"# ==> reward_fns/{p.name} <==\n{p.read_text()}" for p in reward_files(cfg))
+
+
+def prepare_inputs(cfg: DictConfig) -> Inputs:
+    """Prepare (or reuse from cache) the run's data and model."""
+    from rmsweep.data import prepare_dataset
+
+    workdir = Path(cfg.workdir)
+    data = prepare_dataset(
+        cfg.data, cfg.template, workdir / "data", native_thinking=cfg.model.native_thinking
+    )
+    if cfg.model.path is not None:
+        return Inputs(data, cfg.model.path, None)
+    from rmsweep.tiny_model import build_tiny_model
+
+    tiny = build_tiny_model(
+        cfg.model, data.train_path, workdir / "models", parser=cfg.template.parser, seed=cfg.seed
+    )
+    return Inputs(data, str(tiny.path), tiny.digest)
+
+
+def current_digests(cfg: DictConfig, inputs: Inputs) -> dict[str, str]:
+    """Digests of the code, reward, template and data a run of ``cfg`` would use now."""
+    from rmsweep import templates, tracking
+
+    return {
+        "code": tracking.code_digest(),
+        "reward": tracking.sha256_text(reward_source(cfg)),
+        "template": tracking.sha256_text(templates.template_text(cfg.template)),
+        "data.train": inputs.data.train_digest,
+        "data.val": inputs.data.val_digest,
+    }
+
+
+def record(
+    client: MlflowClient,
+    experiment_id: str,
+    cfg: DictConfig,
+    inputs: Inputs,
+    *,
+    run_name: str,
+    overrides: Sequence[str],
+    tags: Mapping[str, str],
+    parent_run_id: str | None,
+) -> str:
+    """Create the run with its full record; returns the run id."""
+    from rmsweep import templates, tracking
+
+    all_tags = {**run_tags(cfg), "rmsweep.model_path": inputs.model_path, **tags}
+    if inputs.model_digest:
+        all_tags[names.DIGEST_TAG_PREFIX + "model"] = inputs.model_digest
+    data = inputs.data
+    return tracking.record_run(
+        client,
+        experiment_id,
+        run_name=run_name,
+        config=OmegaConf.to_container(cfg, resolve=True),
+        overrides=overrides,
+        tags=all_tags,
+        texts={
+            "reward": ("reward/reward_fns.py", reward_source(cfg)),
+            "template": ("template/template.txt", templates.template_text(cfg.template)),
+        },
+        datasets=[
+            tracking.DatasetRef(
+                f"{cfg.data.name}-train", data.train_path, data.train_digest, "train"
+            ),
+            tracking.DatasetRef(f"{cfg.data.name}-val", data.val_path, data.val_digest, "val"),
+        ],
+        parent_run_id=parent_run_id,
+    )
+
+
+def job_inputs(cfg: DictConfig, inputs: Inputs, run_id: str) -> JobInputs:
+    return JobInputs(
+        train_file=inputs.data.train_path,
+        val_file=inputs.data.val_path,
+        model_path=inputs.model_path,
+        run_id=run_id,
+        tracking_uri=cfg.tracking.uri,
+        checkpoint_dir=Path(cfg.workdir) / "checkpoints" / run_id,
+    )

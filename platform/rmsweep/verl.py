@@ -1,0 +1,180 @@
+"""Resolved config -> the overrides and environment of one ``verl.trainer.main_ppo`` job.
+
+The one place that knows veRL 0.9.1's config keys. ``tests/unit/test_verl_overrides.py``
+composes the result against veRL's own installed ``ppo_trainer`` config, so a misspelt key
+fails there instead of being silently ignored by a run.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from rmsweep.config import REPO_ROOT
+
+REWARD_FN_DIR = REPO_ROOT / "reward_fns"
+ENTRY_MODULE = "verl.trainer.main_ppo"
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    """What a job needs besides the config: prepared files, the model and the MLflow run."""
+
+    train_file: Path
+    val_file: Path
+    model_path: str
+    run_id: str
+    tracking_uri: str
+    checkpoint_dir: Path
+
+
+def reward_fn_file(cfg: DictConfig) -> Path:
+    """The reward_fns entry file veRL loads by path for this config's task."""
+    return REWARD_FN_DIR / ("pairwise.py" if cfg.template.task == "pairwise" else "pointwise.py")
+
+
+def reward_kwargs(cfg: DictConfig) -> dict[str, object]:
+    """The keyword arguments veRL passes to ``compute_score`` (shape, k, … or pairwise mode)."""
+    r = cfg.reward
+    if cfg.template.task == "pairwise":
+        return {"mode": r.pairwise_mode, "format_penalty": r.format_penalty}
+    return {
+        "shape": r.shape,
+        "k": r.k,
+        "sigma": r.sigma,
+        "scale_min": r.scale_min,
+        "scale_max": r.scale_max,
+        "format_penalty": r.format_penalty,
+    }
+
+
+def job_env(cfg: DictConfig, inputs: JobInputs) -> dict[str, str]:
+    """Environment for the job's driver and, through ray_init's runtime_env, its Ray actors."""
+    env = {
+        "MLFLOW_TRACKING_URI": inputs.tracking_uri,
+        "MLFLOW_RUN_ID": inputs.run_id,
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if cfg.device.name == "cpu" or cfg.device.rollout == "hf":
+        from rmsweep.verl_cpu import cpu_env
+
+        env.update(cpu_env(device=cfg.device.name))
+    return env
+
+
+def submit_env(cfg: DictConfig, inputs: JobInputs) -> dict[str, str]:
+    """The Ray job's own environment: ``job_env`` plus leave to repeat it in ray.init.
+
+    veRL's driver calls ``ray.init(runtime_env=…)`` with the same variables; without
+    RAY_OVERRIDE_JOB_RUNTIME_ENV Ray refuses to merge two runtime envs that share keys.
+    """
+    return {**job_env(cfg, inputs), "RAY_OVERRIDE_JOB_RUNTIME_ENV": "1"}
+
+
+def main_ppo_overrides(cfg: DictConfig, inputs: JobInputs) -> list[str]:
+    """Hydra overrides for ``python -m verl.trainer.main_ppo`` (GRPO) from a resolved config."""
+    t, d = cfg.trainer, cfg.device
+    values: dict[str, object] = {
+        "algorithm.adv_estimator": "grpo",
+        "algorithm.use_kl_in_reward": False,
+        "data.train_files": str(inputs.train_file),
+        "data.val_files": str(inputs.val_file),
+        "data.train_batch_size": t.train_batch_size,
+        "data.val_batch_size": t.val_batch_size,
+        "data.val_max_samples": -1 if t.max_val_samples is None else t.max_val_samples,
+        "data.max_prompt_length": t.max_prompt_length,
+        "data.max_response_length": t.max_response_length,
+        "data.shuffle": True,
+        "data.seed": cfg.seed,
+        "data.dataloader_num_workers": 0,
+        "actor_rollout_ref.model.path": inputs.model_path,
+        "actor_rollout_ref.actor.optim.lr": t.lr,
+        "actor_rollout_ref.actor.optim.lr_warmup_steps": t.warmup_steps or -1,
+        "actor_rollout_ref.actor.ppo_mini_batch_size": t.ppo_mini_batch_size,
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": t.micro_batch_size_per_gpu,
+        "actor_rollout_ref.actor.use_kl_loss": t.use_kl_loss,
+        "actor_rollout_ref.actor.kl_loss_coef": t.kl_coef,
+        "actor_rollout_ref.actor.entropy_coeff": t.entropy_coeff,
+        "actor_rollout_ref.actor.data_loader_seed": cfg.seed,
+        "actor_rollout_ref.rollout.name": d.rollout,
+        "actor_rollout_ref.rollout.n": t.rollout_n,
+        "actor_rollout_ref.rollout.temperature": t.temperature,
+        "actor_rollout_ref.rollout.seed": cfg.seed,
+        "actor_rollout_ref.rollout.tensor_model_parallel_size": 1,
+        "actor_rollout_ref.rollout.gpu_memory_utilization": d.gpu_memory_utilization,
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": t.micro_batch_size_per_gpu,
+        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": t.micro_batch_size_per_gpu,
+        "reward.custom_reward_function.path": str(reward_fn_file(cfg)),
+        "reward.custom_reward_function.name": "compute_score",
+        "trainer.total_training_steps": t.total_steps,
+        "trainer.test_freq": t.test_freq,
+        "trainer.val_before_train": True,
+        "trainer.save_freq": -1,
+        "trainer.resume_mode": "disable",
+        "trainer.default_local_dir": str(inputs.checkpoint_dir),
+        "trainer.project_name": cfg.experiment,
+        # Unique per run: veRL's trackers key their state on it.
+        "trainer.experiment_name": f"{cfg.experiment}-{inputs.run_id}",
+        "trainer.logger": ["console", "mlflow"],
+        "trainer.n_gpus_per_node": d.gpus_per_node,
+        "trainer.nnodes": d.nnodes,
+        "trainer.log_val_generations": 0,
+    }
+    overrides = [f"{key}={hydra_value(value)}" for key, value in values.items()]
+    for key, value in reward_kwargs(cfg).items():
+        overrides.append(f"+reward.custom_reward_function.reward_kwargs.{key}={hydra_value(value)}")
+    if cfg.model.native_thinking:
+        thinking = hydra_value(cfg.template.thinking)
+        overrides.append(f"+data.apply_chat_template_kwargs.enable_thinking={thinking}")
+    for key, value in job_env(cfg, inputs).items():
+        overrides.append(f"++ray_kwargs.ray_init.runtime_env.env_vars.{key}={hydra_value(value)}")
+    if d.name == "cpu" or d.rollout == "hf":
+        from rmsweep.verl_cpu import cpu_overrides
+
+        overrides.extend(cpu_overrides(device=d.name))
+    return overrides
+
+
+_PLAIN = re.compile(r"^[\w./\-:@]+$")
+
+
+def hydra_value(value: object) -> str:
+    """A Python value written in Hydra's override grammar (strings quoted where needed)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(hydra_value(v) for v in value) + "]"
+    text = str(value)
+    if _PLAIN.match(text) and text not in ("null", "true", "false") and not _numeric(text):
+        return text
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def entrypoint(overrides: list[str], *, python: str | None = None) -> str:
+    """The shell command a Ray job runs."""
+    return shlex.join([python or sys.executable, "-m", ENTRY_MODULE, *overrides])
+
+
+def flat_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Env values as strings (Ray's runtime_env accepts nothing else)."""
+    return {k: str(v) for k, v in env.items()}

@@ -1,0 +1,153 @@
+"""`rmsweep run train` and `rmsweep run reproduce` end to end: real veRL jobs on the CPU.
+
+One small training run is shared by the module (a few GRPO steps of the tiny model); the
+tests read its record back through MlflowClient as a user would in the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from rmsweep import names
+
+pytestmark = pytest.mark.integration
+
+# Small enough for CI, big enough to have train steps and two validations.
+SMALL = [
+    "trainer.total_steps=3",
+    "trainer.test_freq=2",
+    "trainer.train_batch_size=8",
+    "trainer.ppo_mini_batch_size=8",
+    "trainer.rollout_n=4",
+    "trainer.micro_batch_size_per_gpu=32",
+    "trainer.max_val_samples=32",
+    "model.tiny.warmstart_steps=120",
+    "data.n_train=400",
+    "data.n_val=64",
+]
+SECRET_ENV = "RMSWEEP_TEST_API_TOKEN"
+
+
+def rmsweep(home: Path, *args: str, env: dict[str, str] | None = None):
+    full_env = {
+        k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")
+    }
+    full_env.update({"RMSWEEP_HOME": str(home), **(env or {})})
+    cli = Path(sys.executable).with_name("rmsweep")
+    return subprocess.run(
+        [str(cli), *args], env=full_env, capture_output=True, text=True, timeout=1200
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    home = tmp_path_factory.mktemp("train") / "home"
+    secret = "s3cr3t-" + secrets.token_hex(12)
+    proc = rmsweep(home, "run", "train", *SMALL, env={SECRET_ENV: secret})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
+    [run] = client.search_runs(
+        [client.get_experiment_by_name("rmsweep").experiment_id], max_results=10
+    )
+    return home, client, run, secret
+
+
+def test_run_is_recorded_with_tags_params_and_state(trained) -> None:
+    _, _, run, _ = trained
+    tags, params = run.data.tags, run.data.params
+    assert run.info.status == "FINISHED"
+    assert tags[names.TAG_STATE] == "complete"
+    assert tags[names.TAG_DEVICE] == "cpu"
+    assert tags[names.TAG_TEMPLATE] == "pointwise_plain"
+    assert tags[names.TAG_REWARD_SHAPE] == "exact"
+    assert tags[names.TAG_JOB_ID]
+    assert tags[names.TAG_VERSION]
+    for digest in ("code", "reward", "template", "data.train", "data.val", "config"):
+        assert len(tags[names.DIGEST_TAG_PREFIX + digest]) == 64, digest
+    assert params["trainer.total_steps"] == "3"
+    assert params["reward.shape"] == "exact"
+    assert params["template.name"] == "pointwise_plain"
+
+
+def test_artifacts_and_dataset_inputs(trained) -> None:
+    _, client, run, _ = trained
+    run_id = run.info.run_id
+    listed = {
+        a.path
+        for d in ("config", "reward", "template", "job", "env")
+        for a in client.list_artifacts(run_id, d)
+    }
+    for path in (
+        "config/resolved.yaml",
+        "config/overrides.txt",
+        "reward/reward_fns.py",
+        "template/template.txt",
+        "job/job.log",
+        "env/requirements.txt",
+    ):
+        assert path in listed, path
+    resolved = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config/resolved.yaml")
+    assert "total_steps: 3" in resolved
+    inputs = {d.dataset.name: d.dataset.digest for d in run.inputs.dataset_inputs}
+    assert (
+        inputs["synthetic-train"][:8] == run.data.tags[names.DIGEST_TAG_PREFIX + "data.train"][:8]
+    )
+
+
+def test_verl_logged_train_and_validation_metrics_into_the_run(trained) -> None:
+    _, client, run, _ = trained
+    acc = client.get_metric_history(run.info.run_id, names.metric_key("val/acc", "synthetic"))
+    assert sorted(p.step for p in acc) == [0, 2, 3]  # before training, every 2 steps, at the end
+    reward = client.get_metric_history(
+        run.info.run_id, names.metric_key("train/reward", "synthetic")
+    )
+    assert sorted(p.step for p in reward) == [1, 2, 3]
+    shares = [names.metric_key(f"val/pred_{i}", "synthetic") for i in (*range(5), "none")]
+    total = sum(run.data.metrics[k] for k in shares)
+    assert total == pytest.approx(1.0)
+    entropy = client.get_metric_history(
+        run.info.run_id, names.metric_key("val/pred_entropy", "synthetic")
+    )
+    assert len(entropy) == 3 and all(p.value >= 0 for p in entropy)
+
+
+def test_secret_values_are_nowhere_in_the_store(trained) -> None:
+    home, _, _, secret = trained
+    hits = [p for p in home.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert hits == []
+
+
+def test_reproduce_matches_exactly(trained) -> None:
+    home, client, run, _ = trained
+    proc = rmsweep(home, "run", "reproduce", run.info.run_id)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert "final metrics identical" in proc.stdout
+    [new] = client.search_runs(
+        [run.info.experiment_id], f"tags.`{names.TAG_REPRODUCES}` = '{run.info.run_id}'"
+    )
+    key = names.metric_key("val/acc", "synthetic")
+    assert new.data.metrics[key] == run.data.metrics[key]
+
+
+def test_reproduce_refuses_on_changed_digest(trained) -> None:
+    home, client, run, _ = trained
+    other = client.create_run(run.info.experiment_id)
+    for key, value in run.data.tags.items():
+        if not key.startswith("mlflow."):
+            client.set_tag(other.info.run_id, key, value)
+    client.set_tag(other.info.run_id, names.DIGEST_TAG_PREFIX + "reward", "0" * 64)
+    resolved = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config/resolved.yaml")
+    client.log_text(other.info.run_id, resolved, "config/resolved.yaml")
+    proc = rmsweep(home, "run", "reproduce", other.info.run_id)
+    assert proc.returncode != 0
+    assert re.search(r"\breward\b.* changed since it ran", proc.stderr)
+    assert "--force" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

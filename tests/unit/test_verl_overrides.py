@@ -1,0 +1,90 @@
+"""Our main_ppo overrides compose against veRL's own installed ppo_trainer config.
+
+Hydra rejects an override of a key veRL does not have, so a typo (or a key veRL renamed)
+fails here instead of being silently ignored by a training run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from rmsweep import verl
+from rmsweep.config import compose
+
+
+def _inputs(tmp_path: Path) -> verl.JobInputs:
+    return verl.JobInputs(
+        train_file=tmp_path / "train.parquet",
+        val_file=tmp_path / "val.parquet",
+        model_path=str(tmp_path / "model"),
+        run_id="0123456789abcdef",
+        tracking_uri=f"sqlite:///{tmp_path}/mlflow.db",
+        checkpoint_dir=tmp_path / "ckpt",
+    )
+
+
+def _compose_verl(overrides: list[str]):
+    import verl as verl_pkg
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    config_dir = Path(verl_pkg.__file__).parent / "trainer" / "config"
+    with initialize_config_dir(config_dir=str(config_dir), version_base=None):
+        return hydra_compose(config_name="ppo_trainer", overrides=overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["reward=exponential", "reward.k=4"],
+        ["data=ultrafeedback_pairwise", "template=pairwise_verdict", "reward=pairwise_binary"],
+        ["device=gpu", "model=qwen3_8b", "trainer=grpo_gpu"],
+    ],
+)
+def test_overrides_compose_against_installed_verl(workdir: Path, tmp_path: Path, overrides) -> None:
+    cfg = compose(overrides)
+    inputs = _inputs(tmp_path)
+    composed = _compose_verl(verl.main_ppo_overrides(cfg, inputs))
+    assert composed.algorithm.adv_estimator == "grpo"
+    assert composed.actor_rollout_ref.actor.optim.lr == cfg.trainer.lr
+    assert composed.actor_rollout_ref.rollout.n == cfg.trainer.rollout_n
+    assert composed.actor_rollout_ref.rollout.name == cfg.device.rollout
+    assert composed.data.train_files == str(inputs.train_file)
+    assert composed.trainer.total_training_steps == cfg.trainer.total_steps
+    assert composed.trainer.resume_mode == "disable"
+    assert Path(composed.trainer.default_local_dir).is_absolute()
+    assert list(composed.trainer.logger) == ["console", "mlflow"]
+    reward = composed.reward.custom_reward_function
+    assert reward.path == str(verl.reward_fn_file(cfg)) and Path(reward.path).is_file()
+    assert OmegaConf.to_container(reward.reward_kwargs) == verl.reward_kwargs(cfg)
+    env = OmegaConf.to_container(composed.ray_kwargs.ray_init.runtime_env.env_vars)
+    assert env["MLFLOW_RUN_ID"] == inputs.run_id
+    assert env["MLFLOW_TRACKING_URI"] == inputs.tracking_uri
+
+
+def test_native_thinking_sets_enable_thinking(workdir: Path, tmp_path: Path) -> None:
+    cfg = compose(["device=gpu", "model=qwen3_8b", "trainer=grpo_gpu", "template.thinking=true"])
+    composed = _compose_verl(verl.main_ppo_overrides(cfg, _inputs(tmp_path)))
+    assert composed.data.apply_chat_template_kwargs.enable_thinking is True
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "null"),
+        (True, "true"),
+        (3, "3"),
+        (1e-3, "0.001"),
+        ("/a/b.parquet", "/a/b.parquet"),
+        ("sqlite:////x/y.db", "sqlite:////x/y.db"),
+        ("it's, odd", "'it\\'s, odd'"),
+        ("1e-3", "'1e-3'"),
+        (["console", "mlflow"], "[console,mlflow]"),
+    ],
+)
+def test_hydra_value_quotes_what_needs_it(value, text) -> None:
+    assert verl.hydra_value(value) == text
