@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from rmsweep.data import load_data_config, prepare_dataset, read_rows
 from rmsweep.templates import load_template
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from rmsweep.data import (
     DATA_DEFAULTS,
     bucket,

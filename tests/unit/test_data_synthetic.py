@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from rmsweep.data import KEYWORDS, keyword_score, load_data_config, prepare_dataset, read_rows
 from rmsweep.data._synthetic import FILLER, PROMPTS, helpsteer2_rows
 from rmsweep.errors import ConfigError

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from omegaconf import OmegaConf
+
 from rmsweep.errors import ConfigError, DataError
 from rmsweep.templates import (
     KEYS,
