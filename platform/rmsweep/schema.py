@@ -44,6 +44,9 @@ class TinyModelConf:
     warmstart_batch_size: int = 64
     warmstart_lr: float = 1e-3
     true_label_prob: float = 0.2
+    warmstart_target_acc: float = 0.0
+    warmstart_check_every: int = 10
+    initializer_range: float = 0.02
 
 
 @dataclass

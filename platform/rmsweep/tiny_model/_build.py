@@ -26,7 +26,7 @@ from rmsweep.tiny_model._data import (
 )
 
 # Bump when a change here would build a different model from the same inputs.
-CODE_VERSION = "tiny-1"
+CODE_VERSION = "tiny-2"
 # Written last, inside the build dir, before it is renamed into place: its presence (with the
 # right digest) is what makes a cache entry complete.
 MANIFEST = "rmsweep_tiny.json"
@@ -170,7 +170,15 @@ def _build(cfg: TinyConfig, examples: list, parser: str, seed: int, out: Path) -
         answers = [answer_text(parser, label) + trained.eos_token for label in labels]
         tokenizer = reload_checked(out, trained, prompt_texts(trained, examples) + answers)
         fit = warm_start(
-            model, tokenizer, train, labels, cfg, parser=parser, seed=seed, scratch=out / "_trainer"
+            model,
+            tokenizer,
+            train,
+            labels,
+            cfg,
+            parser=parser,
+            seed=seed,
+            scratch=out / "_trainer",
+            heldout=heldout,
         )
         shutil.rmtree(out / "_trainer", ignore_errors=True)
         check = greedy_check(model, tokenizer, heldout, parser=parser)

@@ -34,6 +34,7 @@ def init_model(cfg: TinyConfig, tokenizer: PreTrainedTokenizerFast, seed: int) -
         bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        initializer_range=cfg.initializer_range,
         dtype="float32",
     )
     torch.manual_seed(seed)
@@ -71,18 +72,21 @@ def warm_start(
     parser: str,
     seed: int,
     scratch: Path,
+    heldout: list[Example] = (),
 ) -> dict[str, Any]:
     """Supervised warm-start with transformers' Trainer; loss on the answer tokens only.
 
     Each of the ``warmstart_steps * warmstart_batch_size`` examples is a training row (one
     shuffled pass after another) whose target is its true label with probability
-    ``true_label_prob``, else a label drawn uniformly from ``labels``.
+    ``true_label_prob``, else a label drawn uniformly from ``labels``. With
+    ``warmstart_target_acc`` set, training stops at the first check (every
+    ``warmstart_check_every`` steps) whose greedy accuracy on ``heldout`` reaches it.
 
     Returns:
-        steps, examples, final_loss and time_s.
+        steps, examples, final_loss, time_s and the accuracy checks as (step, acc) pairs.
     """
     import numpy as np
-    from transformers import PrinterCallback, Trainer, TrainingArguments
+    from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
 
     if cfg.warmstart_steps == 0:
         return {"steps": 0, "examples": 0, "final_loss": None, "time_s": 0.0}
@@ -113,8 +117,7 @@ def warm_start(
         per_device_train_batch_size=cfg.warmstart_batch_size,
         learning_rate=cfg.warmstart_lr,
         lr_scheduler_type="constant",
-        weight_decay=float(__import__("os").environ.get("RMS_WD", "0")),
-        max_grad_norm=float(__import__("os").environ.get("RMS_CLIP", "1")),
+        weight_decay=0.0,
         seed=seed,
         data_seed=seed,
         use_cpu=True,
@@ -133,15 +136,29 @@ def warm_start(
         data_collator=_Collator(tokenizer.pad_token_id),
     )
     trainer.remove_callback(PrinterCallback)
+    checks: list[tuple[int, float]] = []
+    if cfg.warmstart_target_acc > 0 and heldout:
+
+        class StopAtAccuracy(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+                if state.global_step % cfg.warmstart_check_every:
+                    return
+                acc = greedy_check(model, tokenizer, list(heldout), parser=parser)["greedy_acc"]
+                model.train()
+                checks.append((state.global_step, acc))
+                control.should_training_stop = acc >= cfg.warmstart_target_acc
+
+        trainer.add_callback(StopAtAccuracy())
     start = time.perf_counter()
     trainer.train()
     elapsed = time.perf_counter() - start
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     return {
-        "steps": cfg.warmstart_steps,
-        "examples": total,
+        "steps": trainer.state.global_step,
+        "examples": trainer.state.global_step * cfg.warmstart_batch_size,
         "final_loss": round(float(losses[-1]), 4) if losses else None,
         "time_s": round(elapsed, 2),
+        "acc_checks": checks,
     }
 
 
