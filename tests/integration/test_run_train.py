@@ -151,3 +151,39 @@ def test_reproduce_refuses_on_changed_digest(trained) -> None:
     assert re.search(r"\breward\b.* changed since it ran", proc.stderr)
     assert "--force" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_stops_the_job_and_marks_the_run_killed(trained) -> None:
+    import signal
+    import time
+
+    home, client, run, _ = trained
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env["RMSWEEP_HOME"] = str(home)
+    cli = Path(sys.executable).with_name("rmsweep")
+    # Same inputs as the module's run, so data and model come from the cache.
+    proc = subprocess.Popen(
+        [str(cli), "run", "train", *SMALL, "trainer.total_steps=50", "run_name=interrupted"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    query = "attributes.run_name = 'interrupted'"
+    deadline = time.monotonic() + 600
+    job_running = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        runs = client.search_runs([run.info.experiment_id], query)
+        # veRL's first validation metric means the job is past start-up and training.
+        if runs and names.metric_key("val/acc", "synthetic") in runs[0].data.metrics:
+            job_running = True
+            break
+        time.sleep(0.5)  # polling the store for a condition, not waiting for a fixed time
+    assert job_running, proc.communicate()[1][-3000:]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    [killed] = client.search_runs([run.info.experiment_id], query)
+    assert killed.info.status == "KILLED"
+    assert killed.data.tags[names.TAG_STATE] == "killed"
+    assert killed.data.tags[names.TAG_JOB_STATUS] == "STOPPED"
