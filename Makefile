@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/rmsweep run train
+	$(BIN)/rmsweep study launch sweeps/quickstart.yaml
+	$(BIN)/rmsweep study compare quickstart
 
 test: setup lint
 	$(BIN)/pytest

@@ -1,7 +1,263 @@
-"""`rmsweep study …` commands."""
+"""`rmsweep study …`: validate, launch, resume, follow and compare Optuna studies.
+
+Thin shells over ``rmsweep.study``; heavy imports (optuna, mlflow, ray) happen inside the
+commands, so ``--help`` and ``study validate`` stay fast.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
 
-app = typer.Typer(help="study commands", no_args_is_help=True)
+from rmsweep.errors import LaunchError, SpecError
+
+app = typer.Typer(
+    help="Optuna studies over training runs: validate, launch, resume, status, compare, best.",
+    no_args_is_help=True,
+)
+
+_STORAGE_HELP = (
+    "Optuna storage (SQLAlchemy URL, e.g. postgresql://user@host/db); "
+    "default: $RMSWEEP_STORAGE, the spec's, or <workdir>/optuna.db"
+)
+RUNNERS = ("verl", "sleep", "sleep-local")
+
+
+class StudyInterrupted(LaunchError):
+    """Ctrl-C (or SIGTERM) stopped the controller after it killed its running trials."""
+
+    exit_code = 130
+
+
+def _storage_option() -> Any:
+    return typer.Option(None, "--storage", envvar="RMSWEEP_STORAGE", help=_STORAGE_HELP)
+
+
+@app.command()
+def validate(
+    specs: list[Path] = typer.Argument(..., help="Spec files (sweeps/*.yaml)."),
+    no_config: bool = typer.Option(
+        False, "--no-config", help="Skip the checks against configs/ (keys, options)."
+    ),
+) -> None:
+    """Check spec files; print every problem as file:line: key: message."""
+    from rmsweep.study import load_spec
+
+    problems = []
+    for path in specs:
+        try:
+            spec = load_spec(path, check_config=not no_config)
+        except SpecError as err:
+            problems.append(str(err))
+            continue
+        searched = sum(e.searched for e in spec.space)
+        typer.echo(
+            f"{path}: ok ({spec.name}: {searched} searched entries, {spec.n_trials} trials, "
+            f"sampler {spec.sampler.name}, pruner {spec.pruner.name})"
+        )
+    if problems:
+        raise SpecError("\n".join(problems))
+
+
+@app.command(context_settings={"allow_interspersed_args": True})
+def launch(
+    spec: Path = typer.Argument(..., help="The spec file (sweeps/*.yaml)."),
+    overrides: list[str] = typer.Argument(
+        None, help="Hydra overrides added to the spec's base, e.g. device=gpu"
+    ),
+    name: str = typer.Option(None, "--name", help="Study name (default: the spec's name)."),
+    storage: str = _storage_option(),
+    parallel: int = typer.Option(
+        None, "--parallel", min=1, help="Slots (default: the spec's, else from the cluster)."
+    ),
+    worker: bool = typer.Option(
+        False, "--worker", help="Join the study if it exists (several workers share one study)."
+    ),
+    trials: int = typer.Option(None, "--trials", min=1, help="Trial budget (default: the spec's)."),
+    poll_s: float = typer.Option(0.5, "--poll", min=0.05, help="Seconds between job polls."),
+    runner: str = typer.Option("verl", "--runner", hidden=True, help=f"One of {RUNNERS}."),
+) -> None:
+    """Create a study from SPEC and run its trials (Ctrl-C stops the running jobs)."""
+    from rmsweep.study import launch_study
+
+    try:
+        outcome = launch_study(
+            spec,
+            overrides=overrides or [],
+            name=name,
+            storage=storage,
+            parallel=parallel,
+            worker=worker,
+            n_trials=trials,
+            runner=_runner(runner),
+            poll_s=poll_s,
+            echo=_echo,
+        )
+    except KeyboardInterrupt:
+        raise StudyInterrupted("interrupted: running trials were stopped") from None
+    _print_outcome(outcome)
+
+
+@app.command()
+def resume(
+    name: str = typer.Argument(..., help="The study to continue."),
+    storage: str = _storage_option(),
+    parallel: int = typer.Option(None, "--parallel", min=1, help="Slots in this process."),
+    trials: int = typer.Option(
+        None, "--trials", min=1, help="A new trial budget (e.g. to extend a finished study)."
+    ),
+    poll_s: float = typer.Option(0.5, "--poll", min=0.05, help="Seconds between job polls."),
+    runner: str = typer.Option("verl", "--runner", hidden=True, help=f"One of {RUNNERS}."),
+) -> None:
+    """Continue study NAME to its n_trials (killed trials run again first)."""
+    from rmsweep.study import resume_study
+
+    try:
+        outcome = resume_study(
+            name,
+            storage=storage,
+            parallel=parallel,
+            n_trials=trials,
+            runner=_runner(runner),
+            poll_s=poll_s,
+            echo=_echo,
+        )
+    except KeyboardInterrupt:
+        raise StudyInterrupted("interrupted: running trials were stopped") from None
+    _print_outcome(outcome)
+
+
+@app.command()
+def status(
+    name: str = typer.Argument(..., help="The study."),
+    storage: str = _storage_option(),
+    watch: bool = typer.Option(
+        None, "--watch/--once", help="Refresh until the study ends (default: on a terminal)."
+    ),
+    interval: float = typer.Option(2.0, "--interval", min=0.2, help="Seconds between refreshes."),
+) -> None:
+    """Trials of study NAME: running, complete, pruned, failed; best so far."""
+    from rich.console import Console
+
+    from rmsweep.study import open_study, stored_spec
+    from rmsweep.study._report import status_table
+
+    study, _, _ = open_study(name, storage)
+    spec, _ = stored_spec(study)
+    console = Console()
+    if watch is None:
+        watch = sys.stdout.isatty()
+    if not watch:
+        console.print(status_table(study, spec.objectives))
+        return
+    import time
+
+    from rich.live import Live
+
+    from rmsweep.study import state_counts
+
+    with Live(status_table(study, spec.objectives), console=console, refresh_per_second=4) as live:
+        while True:
+            counts = state_counts(study.get_trials(deepcopy=False))
+            done = sum(counts[s] for s in ("complete", "pruned", "failed"))
+            if not counts["running"] and not counts["waiting"] and done >= spec.n_trials:
+                break
+            time.sleep(interval)
+            live.update(status_table(study, spec.objectives))
+
+
+@app.command()
+def compare(
+    name: str = typer.Argument(..., help="The study."),
+    storage: str = _storage_option(),
+    top: int = typer.Option(10, "--top", min=1, help="How many trials to list."),
+    plots: bool = typer.Option(
+        True, "--plots/--no-plots", help="Log Optuna's plots to the parent run."
+    ),
+) -> None:
+    """Top trials of study NAME; plots (importance, history, …) go to its parent MLflow run."""
+    from rich.console import Console
+
+    from rmsweep.study import _optuna as O
+    from rmsweep.study import open_study, stored_spec
+    from rmsweep.study._report import compare_table, log_plots
+    from rmsweep.study._tracking import client
+
+    study, _, _ = open_study(name, storage)
+    spec, _ = stored_spec(study)
+    console = Console()
+    console.print(compare_table(study, spec.objectives, top))
+    parent = study.user_attrs.get(O.STUDY_PARENT_RUN)
+    if plots and parent:
+        written = log_plots(study, spec, client(study.user_attrs[O.STUDY_TRACKING_URI]), parent)
+        if written:
+            console.print(f"plots on MLflow run {parent}: {', '.join(written)}")
+        else:
+            console.print("no plots yet: no trial is complete")
+
+
+@app.command()
+def best(
+    name: str = typer.Argument(..., help="The study."),
+    storage: str = _storage_option(),
+    reproduce: bool = typer.Option(False, "--reproduce", help="Re-run the best trial."),
+) -> None:
+    """The best trial of study NAME (the Pareto front for several objectives): params, run."""
+    from rmsweep.study import _optuna as O
+    from rmsweep.study import open_study, stored_spec
+    from rmsweep.study._report import best_trials
+
+    study, _, _ = open_study(name, storage)
+    spec, _ = stored_spec(study)
+    trials = best_trials(study, spec.objectives)
+    if not trials:
+        raise SpecError(f"study {name!r} has no complete trial yet")
+    for trial in trials:
+        values = ", ".join(
+            f"{o.metric}={v:.6g}" for o, v in zip(spec.objectives, trial.values, strict=False)
+        )
+        typer.echo(f"trial {trial.number}: {values}")
+        typer.echo(f"  run: {trial.user_attrs.get(O.ATTR_RUN_ID, '')}")
+        for key, value in trial.params.items():
+            typer.echo(f"  {key}={value}")
+    if reproduce:
+        if len(trials) > 1:
+            raise SpecError(
+                "several Pareto-optimal trials: reproduce one with `rmsweep run reproduce RUN_ID`"
+            )
+        from rmsweep.reproduce import reproduce as do_reproduce
+
+        run_id = trials[0].user_attrs.get(O.ATTR_RUN_ID)
+        rep = do_reproduce(run_id, tracking_uri=study.user_attrs.get(O.STUDY_TRACKING_URI))
+        typer.echo(f"reproduced {run_id} as run {rep.run_id} ({rep.state})")
+        for key, (old, new) in rep.differences().items():
+            typer.echo(f"  {key}: {old} -> {new}")
+        if rep.state != "complete":
+            raise typer.Exit(1)
+
+
+def _runner(kind: str) -> Any:
+    if kind == "verl":
+        return None
+    if kind not in RUNNERS:
+        raise SpecError(f"--runner {kind!r} is not one of {', '.join(RUNNERS)}")
+    from rmsweep.study.testing import SleepJobRunner
+
+    return SleepJobRunner.factory(launcher="ray" if kind == "sleep" else "process")
+
+
+def _echo(line: str) -> None:
+    typer.echo(line)
+    sys.stdout.flush()
+
+
+def _print_outcome(outcome: Any) -> None:
+    counts = ", ".join(f"{n} {s}" for s, n in outcome.summary["counts"].items() if n)
+    typer.echo(f"study {outcome.name}: {counts or 'no trials'}")
+    for best in outcome.summary["best"]:
+        values = ", ".join(f"{k}={v:.6g}" for k, v in best["values"].items())
+        typer.echo(f"best: trial {best['number']} ({values}), run {best['run_id']}")
+    typer.echo(f"MLflow: {outcome.tracking_uri} (parent run {outcome.parent_run_id})")

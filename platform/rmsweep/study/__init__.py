@@ -1,1 +1,48 @@
-"""rmsweep.study"""
+"""Optuna studies over veRL training runs, recorded in MLflow.
+
+A spec (``sweeps/*.yaml``) says what to search and how to score it; the controller samples
+trials, runs each through a :class:`TrialRunner` (production: :class:`VerlTrialRunner`),
+prunes from the validation curve it reads back from MLflow, and tells Optuna the outcome.
+
+    from rmsweep.study import load_spec, launch_study
+    outcome = launch_study(load_spec("sweeps/quickstart.yaml"))
+"""
+
+from __future__ import annotations
+
+from rmsweep.study._controller import aggregate
+from rmsweep.study._runner import TrialHandle, TrialRunner, VerlTrialRunner
+from rmsweep.study._space import SpaceEntry, suggest, to_overrides
+from rmsweep.study._spec import Component, Objective, StudySpec
+from rmsweep.study._study import (
+    StudyOutcome,
+    launch_study,
+    open_study,
+    resume_study,
+    stored_spec,
+)
+from rmsweep.study._summary import state_counts, state_of, study_summary
+from rmsweep.study._validate import load_spec, parse_spec
+
+__all__ = [
+    "Component",
+    "Objective",
+    "SpaceEntry",
+    "StudyOutcome",
+    "StudySpec",
+    "TrialHandle",
+    "TrialRunner",
+    "VerlTrialRunner",
+    "aggregate",
+    "launch_study",
+    "load_spec",
+    "open_study",
+    "parse_spec",
+    "resume_study",
+    "state_counts",
+    "state_of",
+    "stored_spec",
+    "study_summary",
+    "suggest",
+    "to_overrides",
+]

@@ -1,0 +1,182 @@
+"""What runs a trial: a small protocol, and its production implementation on veRL.
+
+The controller never composes configs or talks to Ray itself: it hands a trial's overrides
+to a :class:`TrialRunner` and polls the :class:`TrialHandle` it gets back. Production is
+:class:`VerlTrialRunner` (compose the config, ``run.start_run``: an MLflow child run and a
+veRL job through the launcher); ``rmsweep.study.testing.SleepJobRunner`` stands in for
+training when only the controller is measured or tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from rmsweep.run import RunResult
+
+# Ray job states a handle's ``poll`` returns.
+PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED = (
+    "PENDING",
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "STOPPED",
+)
+TERMINAL = (SUCCEEDED, FAILED, STOPPED)
+
+
+class TrialHandle(Protocol):
+    """A started trial (``rmsweep.run.RunHandle`` is one)."""
+
+    run_id: str
+    job_id: str
+    # Optional: the step of the run's last validation. A trial that reached it is not pruned
+    # (its result is in; the job is only tearing down). ``RunHandle`` has ``cfg`` instead.
+
+    def poll(self) -> str:
+        """The job's state: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
+        ...
+
+    def history(self, metric: str) -> list[tuple[int, float]]:
+        """``(step, value)`` pairs of a metric (short name or full key), by step."""
+        ...
+
+    def stop(self, state: str = "killed") -> RunResult:
+        """Stop the job; end the run as ``killed`` or ``pruned``."""
+        ...
+
+    def finish(self) -> RunResult:
+        """After the job ended: close the run with its final state."""
+        ...
+
+
+class TrialRunner(Protocol):
+    """Starts trials. ``start`` returns once the MLflow run exists and the job is submitted."""
+
+    def start(
+        self,
+        overrides: Sequence[str],
+        *,
+        tags: Mapping[str, str],
+        parent_run_id: str,
+    ) -> TrialHandle:
+        """Start one trial with these Hydra overrides (on top of the study's base)."""
+        ...
+
+    def free_slots(self) -> int | None:
+        """How many trials fit on the cluster now (None: unknown, the spec decides)."""
+        ...
+
+    def close(self) -> None:
+        """Release what the runner started (a local Ray head)."""
+        ...
+
+
+class VerlTrialRunner:
+    """Production: compose base + trial overrides, then ``rmsweep.run.start_run``.
+
+    Args:
+        base: the study's base overrides (spec ``base`` + command-line overrides).
+        launcher: a ``rmsweep.launch.RayLauncher``; built from the base config when None
+            (a local Ray head started on demand, or the cluster's address).
+    """
+
+    def __init__(self, base: Sequence[str], launcher: Any | None = None) -> None:
+        self.base = list(base)
+        self._launcher = launcher
+        self._owns_launcher = launcher is None
+
+    @property
+    def launcher(self) -> Any:
+        if self._launcher is None:
+            from rmsweep.config import compose
+            from rmsweep.launch import RayLauncher
+
+            cfg = compose(self.base)
+            self._launcher = RayLauncher(cfg.cluster.address, workdir=cfg.workdir)
+        return self._launcher
+
+    def start(
+        self,
+        overrides: Sequence[str],
+        *,
+        tags: Mapping[str, str],
+        parent_run_id: str,
+    ) -> TrialHandle:
+        from rmsweep.config import compose
+        from rmsweep.run import start_run
+
+        every = [*self.base, *overrides]
+        cfg = compose(every)
+        return start_run(
+            cfg,
+            overrides=every,
+            launcher=self.launcher,
+            tags=dict(tags),
+            parent_run_id=parent_run_id,
+        )
+
+    def free_slots(self) -> int | None:
+        """Free GPUs on the cluster ÷ GPUs one trial takes; 1 on cpu."""
+        from rmsweep.config import compose
+
+        cfg = compose(self.base)
+        if cfg.device.name == "cpu":
+            return 1
+        per_trial = max(1, int(cfg.device.gpus_per_node) * int(cfg.device.nnodes))
+        free = cluster_resources(self.launcher).get("GPU", 0.0)
+        return max(1, int(free) // per_trial)
+
+    def close(self) -> None:
+        if self._owns_launcher and self._launcher is not None:
+            self._launcher.close()
+            self._launcher = None
+
+
+_PROBE = (
+    "import json, ray; ray.init(logging_level='ERROR'); "
+    "print('RMSWEEP_RESOURCES=' + json.dumps(ray.available_resources()))"
+)
+
+
+def final_step(handle: TrialHandle) -> int | None:
+    """The step of a trial's last validation: ``handle.final_step``, else the run config's
+    ``trainer.total_steps`` (veRL validates at the end), else unknown."""
+    step = getattr(handle, "final_step", None)
+    if step is not None:
+        return int(step)
+    cfg = getattr(handle, "cfg", None)
+    if cfg is None:
+        return None
+    from omegaconf import OmegaConf
+
+    total = OmegaConf.select(cfg, "trainer.total_steps", default=None)
+    return None if total is None else int(total)
+
+
+def cluster_resources(launcher: Any) -> dict[str, float]:
+    """Resources free on the launcher's cluster now (``ray.available_resources``).
+
+    Asked through the job API, like everything else: a tiny job prints them.
+
+    Raises:
+        LaunchError: the probe job failed.
+    """
+    import shlex
+    import sys
+
+    from rmsweep.errors import LaunchError
+
+    python = sys.executable if getattr(launcher, "address", None) is None else "python"
+    job_id = launcher.submit(shlex.join([python, "-c", _PROBE]), env={})
+    status = launcher.wait(job_id, poll_s=0.5)
+    logs = launcher.logs(job_id)
+    for line in logs.splitlines():
+        if line.startswith("RMSWEEP_RESOURCES="):
+            import json
+
+            return {k: float(v) for k, v in json.loads(line.partition("=")[2]).items()}
+    raise LaunchError(
+        f"could not read the cluster's free resources (probe job {status}): {logs[-300:]}"
+    )

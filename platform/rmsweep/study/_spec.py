@@ -1,0 +1,138 @@
+"""sweeps/*.yaml → a validated :class:`StudySpec`, every problem reported at once.
+
+A spec is written without Python::
+
+    name: quickstart
+    base: [device=cpu, trainer.total_steps=10]       # Hydra overrides for every trial
+    objective:                                        # one or more; short metric names
+      - {metric: val/acc, direction: maximize, aggregate: last}
+    space:
+      reward: [linear, exponential, exact]            # a Hydra group: its options
+      reward.k: {type: float, low: 1.0, high: 8.0, log: true, when: {reward: exponential}}
+      trainer.lr: {type: float, low: 1.0e-4, high: 3.0e-3, log: true}
+      seed: 0                                         # fixed value
+    sampler: {name: tpe, multivariate: true, constant_liar: true}
+    pruner: {name: median, n_startup_trials: 2}
+    n_trials: 6
+    parallel: auto            # slots: free GPUs ÷ GPUs per trial (1 on cpu)
+    retries: 1                # re-runs of a trial whose job failed
+    timeout: 20m              # no new trial after this (running ones finish)
+    seed: 0
+
+Checks that need the config tree (space keys exist, options compose with the base) run when
+``check_config`` is true; every message is ``file:line: where: what (how to fix)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rmsweep import names
+from rmsweep.study._space import SpaceEntry
+
+TOP_KEYS = (
+    "name",
+    "description",
+    "base",
+    "objective",
+    "space",
+    "sampler",
+    "pruner",
+    "n_trials",
+    "timeout",
+    "parallel",
+    "retries",
+    "seed",
+    "storage",
+    "enqueue",
+)
+DIRECTIONS = ("maximize", "minimize")
+AGGREGATES = ("last", "best")
+ENTRY_KEYS = ("type", "choices", "low", "high", "step", "log", "value", "when")
+
+# Options each sampler / pruner accepts, with their types (passed on to Optuna as they are).
+SAMPLERS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "tpe": {
+        "multivariate": bool,
+        "constant_liar": bool,
+        "group": bool,
+        "n_startup_trials": int,
+        "n_ei_candidates": int,
+    },
+    "random": {},
+    "grid": {},
+    "cmaes": {"n_startup_trials": int, "sigma0": (int, float)},
+}
+PRUNERS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "none": {},
+    "median": {
+        "n_startup_trials": int,
+        "n_warmup_steps": int,
+        "interval_steps": int,
+        "n_min_trials": int,
+    },
+    "successive_halving": {
+        "min_resource": (int, str),
+        "reduction_factor": int,
+        "min_early_stopping_rate": int,
+        "bootstrap_count": int,
+    },
+    "hyperband": {
+        "min_resource": int,
+        "max_resource": (int, str),
+        "reduction_factor": int,
+        "bootstrap_count": int,
+    },
+}
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: a short metric name, its direction and which value of its curve counts."""
+
+    metric: str
+    direction: str = "maximize"
+    aggregate: str = "last"
+
+    def key(self, data_source: str) -> str:
+        """The MLflow key veRL logs this metric under for ``data_source``."""
+        return names.metric_key(self.metric, data_source)
+
+
+@dataclass(frozen=True)
+class Component:
+    """A sampler or pruner: its name and the options passed to Optuna."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated sweep spec. ``text`` is the file as written (kept with the study)."""
+
+    name: str
+    base: tuple[str, ...]
+    objectives: tuple[Objective, ...]
+    space: tuple[SpaceEntry, ...]
+    sampler: Component
+    pruner: Component
+    n_trials: int
+    timeout_s: float | None = None
+    parallel: int | None = None  # None: derived from the cluster
+    retries: int = 0
+    seed: int | None = None
+    storage: str | None = None
+    enqueue: tuple[dict[str, Any], ...] = ()
+    description: str = ""
+    source: str = "<spec>"
+    text: str = ""
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    @property
+    def prunes(self) -> bool:
+        return self.pruner.name != "none"

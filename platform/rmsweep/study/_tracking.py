@@ -1,0 +1,147 @@
+"""MLflow records of a study: one experiment, one parent run, one child run per trial.
+
+Everything goes through an explicit ``MlflowClient`` and run id (trials run in parallel).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rmsweep import names
+from rmsweep.study._optuna import redact
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from rmsweep.study._spec import StudySpec
+
+TAG_KIND = "rmsweep.kind"  # study (the parent run) | trial
+TAG_BEST_TRIAL = "rmsweep.best_trial"
+TAG_BEST_RUN = "rmsweep.best_run_id"
+TAG_OPTUNA_STORAGE = "rmsweep.optuna_storage"
+TAG_REASON = "rmsweep.reason"
+OBJECTIVE_PREFIX = "objective/"  # child-run metric: the value Optuna was told
+
+
+def client(uri: str) -> MlflowClient:
+    """An MLflow client for one tracking URI (a fresh sqlite store is created safely)."""
+    from rmsweep.tracking import tracking_client
+
+    return tracking_client(uri)
+
+
+def ensure_experiment(mlflow: MlflowClient, name: str, artifact_root: str | None) -> str:
+    """The study's experiment id, created when missing (safe between workers)."""
+    from rmsweep.tracking import ensure_experiment as ensure
+
+    return str(ensure(mlflow, name, artifact_root))
+
+
+def create_parent_run(
+    mlflow: MlflowClient,
+    experiment_id: str,
+    spec: StudySpec,
+    *,
+    study_name: str,
+    overrides: Sequence[str],
+    storage_url: str,
+) -> str:
+    """The study's parent run: the spec as an artifact, its settings as params."""
+    run = mlflow.create_run(
+        experiment_id,
+        run_name=study_name,
+        tags={
+            names.TAG_STUDY: study_name,
+            TAG_KIND: "study",
+            names.TAG_STATE: "running",
+            TAG_OPTUNA_STORAGE: redact(storage_url),
+            "mlflow.note.content": spec.description or f"Optuna study {study_name}",
+        },
+    )
+    run_id = run.info.run_id
+    params = {
+        "study.name": study_name,
+        "study.n_trials": str(spec.n_trials),
+        "study.sampler": spec.sampler.name,
+        "study.pruner": spec.pruner.name,
+        "study.retries": str(spec.retries),
+        "study.seed": str(spec.seed),
+        "study.objectives": ", ".join(
+            f"{o.metric} ({o.direction}, {o.aggregate})" for o in spec.objectives
+        ),
+        "study.base": " ".join([*spec.base, *overrides])[:6000],
+    }
+    from mlflow.entities import Param
+
+    mlflow.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
+    mlflow.log_text(run_id, spec.text, "spec.yaml")
+    if overrides:
+        mlflow.log_text(run_id, "\n".join(overrides) + "\n", "overrides.txt")
+    return run_id
+
+
+def record_trial_start(
+    mlflow: MlflowClient,
+    run_id: str,
+    *,
+    group_choices: Mapping[str, Any],
+) -> None:
+    """Group choices (``template=…``) as params named like the Optuna params."""
+    from mlflow.entities import Param
+
+    if group_choices:
+        mlflow.log_batch(run_id, params=[Param(k, str(v)) for k, v in group_choices.items()])
+
+
+def record_trial_end(
+    mlflow: MlflowClient,
+    run_id: str,
+    *,
+    state: str,
+    objectives: Mapping[str, float] | None = None,
+    reason: str | None = None,
+) -> None:
+    """The outcome Optuna was told: objective values, the state tag and the run's status
+    (complete: FINISHED; failed: FAILED; killed, pruned: KILLED; ``tracking.finish_run``)."""
+    from mlflow.entities import Metric
+
+    from rmsweep.tracking import finish_run
+
+    if objectives:
+        now = int(time.time() * 1000)
+        metrics = [Metric(OBJECTIVE_PREFIX + k, float(v), now, 0) for k, v in objectives.items()]
+        mlflow.log_batch(run_id, metrics=metrics)
+    if reason:
+        mlflow.set_tag(run_id, TAG_REASON, reason[:4000])
+    finish_run(mlflow, run_id, state)
+
+
+def set_parent_state(mlflow: MlflowClient, run_id: str, state: str) -> None:
+    """Mark the parent run running (resume), complete or killed."""
+    from rmsweep.tracking import finish_run
+
+    if state == "running":
+        mlflow.set_tag(run_id, names.TAG_STATE, state)
+        mlflow.update_run(run_id, status="RUNNING")
+    else:
+        finish_run(mlflow, run_id, state)
+
+
+def record_summary(mlflow: MlflowClient, run_id: str, summary: Mapping[str, Any]) -> None:
+    """Counts, the best trial(s) and their runs on the parent run (``summary.json`` too)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(f"trials/{k}", float(v), now, 0) for k, v in summary["counts"].items()]
+    best = summary.get("best") or []
+    if len(best) == 1:
+        for key, value in best[0]["values"].items():
+            metrics.append(Metric(f"best/{key}", float(value), now, 0))
+        mlflow.set_tag(run_id, TAG_BEST_TRIAL, str(best[0]["number"]))
+        if best[0].get("run_id"):
+            mlflow.set_tag(run_id, TAG_BEST_RUN, best[0]["run_id"])
+    mlflow.log_batch(run_id, metrics=metrics)
+    mlflow.log_text(run_id, json.dumps(summary, indent=2, default=str) + "\n", "summary.json")

@@ -1,0 +1,90 @@
+"""`rmsweep study launch sweeps/quickstart.yaml` with real veRL trials on the CPU.
+
+The shipped quickstart spec, shrunk on the command line (a few GRPO steps, two trials): the
+MLflow store must then hold one parent run and one child run per trial, with params named
+like Optuna's, per-step metrics, and objective values equal to Optuna's trial values.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from rmsweep import names
+from rmsweep.study import _optuna as O
+from rmsweep.study import aggregate, load_spec
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = [
+    "trainer.total_steps=2",
+    "trainer.test_freq=1",
+    "trainer.train_batch_size=8",
+    "trainer.ppo_mini_batch_size=8",
+    "trainer.rollout_n=4",
+    "trainer.micro_batch_size_per_gpu=32",
+    "trainer.max_val_samples=32",
+    "model.tiny.warmstart_steps=120",
+    "data.n_train=400",
+    "data.n_val=64",
+]
+ACC = "val-core/synthetic/acc/mean_at_1"
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("study")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env.update(RMSWEEP_HOME=str(root / "home"))
+    env.pop("RMSWEEP_STORAGE", None)
+    spec = REPO / "sweeps" / "quickstart.yaml"
+    command = [
+        sys.executable, "-c", "from rmsweep.cli import main; main()",
+        "study", "launch", str(spec), *SMALL, "--trials", "2", "--name", "qs-smoke",
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    storage = f"sqlite:///{root / 'home' / 'optuna.db'}"
+    study = optuna.load_study(study_name="qs-smoke", storage=storage)
+    client = MlflowClient(f"sqlite:///{root / 'home' / 'mlflow.db'}")
+    return study, client, load_spec(spec)
+
+
+def test_one_parent_and_one_child_per_trial(quickstart) -> None:
+    study, client, _ = quickstart
+    experiment = client.get_experiment_by_name("qs-smoke")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if names.TAG_PARENT not in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.run_id == study.user_attrs[O.STUDY_PARENT_RUN]
+    children = [r for r in runs if r.data.tags.get(names.TAG_PARENT) == parents[0].info.run_id]
+    assert len(children) == len(study.trials) == 2
+    assert sorted(int(r.data.tags[names.TAG_TRIAL]) for r in children) == [0, 1]
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_trial_params_steps_and_objective_match_optuna(quickstart) -> None:
+    study, client, spec = quickstart
+    for trial in study.trials:
+        run = client.get_run(trial.user_attrs[O.ATTR_RUN_ID])
+        params = run.data.params
+        assert run.data.tags[names.TAG_STATE] == "complete"
+        assert params["trainer.total_steps"] == "2"  # the resolved config, as run params
+        for key, value in trial.params.items():
+            recorded = params[key]  # `reward`, `template`: the group choice; `reward.k`: a key
+            assert (float(recorded) if isinstance(value, float) else recorded) == value
+        if "reward.k" in trial.params:
+            assert float(params["reward.k"]) == pytest.approx(trial.params["reward.k"])
+        assert params["template.name"] == trial.params["template"]
+        history = client.get_metric_history(run.info.run_id, ACC)
+        assert len({m.step for m in history}) >= 2  # validations at several steps
+        value = aggregate([(m.step, m.value) for m in history], spec.objectives[0])
+        assert value == pytest.approx(trial.value)
+        assert run.data.metrics["objective/val/acc"] == pytest.approx(trial.value)
