@@ -20,19 +20,6 @@ from rmsweep import names
 
 pytestmark = pytest.mark.integration
 
-# Small enough for CI, big enough to have train steps and two validations.
-SMALL = [
-    "trainer.total_steps=3",
-    "trainer.test_freq=2",
-    "trainer.train_batch_size=8",
-    "trainer.ppo_mini_batch_size=8",
-    "trainer.rollout_n=4",
-    "trainer.micro_batch_size_per_gpu=32",
-    "trainer.max_val_samples=32",
-    "model.tiny.warmstart_steps=120",
-    "data.n_train=400",
-    "data.n_val=64",
-]
 SECRET_ENV = "RMSWEEP_TEST_API_TOKEN"
 
 
@@ -48,20 +35,20 @@ def rmsweep(home: Path, *args: str, env: dict[str, str] | None = None):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):
+def trained(tmp_path_factory: pytest.TempPathFactory, small_run: list[str]):
     home = tmp_path_factory.mktemp("train") / "home"
     secret = "s3cr3t-" + secrets.token_hex(12)
-    proc = rmsweep(home, "run", "train", *SMALL, env={SECRET_ENV: secret})
+    proc = rmsweep(home, "run", "train", *small_run, env={SECRET_ENV: secret})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
     [run] = client.search_runs(
         [client.get_experiment_by_name("rmsweep").experiment_id], max_results=10
     )
-    return home, client, run, secret
+    return home, client, run, secret, small_run
 
 
 def test_run_is_recorded_with_tags_params_and_state(trained) -> None:
-    _, _, run, _ = trained
+    _, _, run, _, _ = trained
     tags, params = run.data.tags, run.data.params
     assert run.info.status == "FINISHED"
     assert tags[names.TAG_STATE] == "complete"
@@ -78,7 +65,7 @@ def test_run_is_recorded_with_tags_params_and_state(trained) -> None:
 
 
 def test_artifacts_and_dataset_inputs(trained) -> None:
-    _, client, run, _ = trained
+    _, client, run, _, _ = trained
     run_id = run.info.run_id
     listed = {
         a.path
@@ -103,7 +90,7 @@ def test_artifacts_and_dataset_inputs(trained) -> None:
 
 
 def test_verl_logged_train_and_validation_metrics_into_the_run(trained) -> None:
-    _, client, run, _ = trained
+    _, client, run, _, _ = trained
     acc = client.get_metric_history(run.info.run_id, names.metric_key("val/acc", "synthetic"))
     assert sorted(p.step for p in acc) == [0, 2, 3]  # before training, every 2 steps, at the end
     reward = client.get_metric_history(
@@ -120,13 +107,13 @@ def test_verl_logged_train_and_validation_metrics_into_the_run(trained) -> None:
 
 
 def test_secret_values_are_nowhere_in_the_store(trained) -> None:
-    home, _, _, secret = trained
+    home, _, _, secret, _ = trained
     hits = [p for p in home.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
     assert hits == []
 
 
 def test_reproduce_matches_exactly(trained) -> None:
-    home, client, run, _ = trained
+    home, client, run, _, _ = trained
     proc = rmsweep(home, "run", "reproduce", run.info.run_id)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     assert "final metrics identical" in proc.stdout
@@ -138,7 +125,7 @@ def test_reproduce_matches_exactly(trained) -> None:
 
 
 def test_reproduce_refuses_on_changed_digest(trained) -> None:
-    home, client, run, _ = trained
+    home, client, run, _, _ = trained
     other = client.create_run(run.info.experiment_id)
     for key, value in run.data.tags.items():
         if not key.startswith("mlflow."):
@@ -157,13 +144,13 @@ def test_ctrl_c_stops_the_job_and_marks_the_run_killed(trained) -> None:
     import signal
     import time
 
-    home, client, run, _ = trained
+    home, client, run, _, _ = trained
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
     env["RMSWEEP_HOME"] = str(home)
     cli = Path(sys.executable).with_name("rmsweep")
     # Same inputs as the module's run, so data and model come from the cache.
     proc = subprocess.Popen(
-        [str(cli), "run", "train", *SMALL, "trainer.total_steps=50", "run_name=interrupted"],
+        [str(cli), "run", "train", *trained[4], "trainer.total_steps=50", "run_name=interrupted"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

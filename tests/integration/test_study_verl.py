@@ -24,23 +24,12 @@ from rmsweep.study import aggregate, load_spec
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SMALL = [
-    "trainer.total_steps=2",
-    "trainer.test_freq=1",
-    "trainer.train_batch_size=8",
-    "trainer.ppo_mini_batch_size=8",
-    "trainer.rollout_n=4",
-    "trainer.micro_batch_size_per_gpu=32",
-    "trainer.max_val_samples=32",
-    "model.tiny.warmstart_steps=120",
-    "data.n_train=400",
-    "data.n_val=64",
-]
+SMALL = ["trainer.total_steps=2", "trainer.test_freq=1"]  # on top of small_run
 ACC = "val-core/synthetic/acc/mean_at_1"
 
 
 @pytest.fixture(scope="module")
-def quickstart(tmp_path_factory: pytest.TempPathFactory):
+def quickstart(tmp_path_factory: pytest.TempPathFactory, small_run: list[str]):
     root = tmp_path_factory.mktemp("study")
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
     env.update(RMSWEEP_HOME=str(root / "home"))
@@ -48,7 +37,7 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory):
     spec = REPO / "sweeps" / "quickstart.yaml"
     command = [
         sys.executable, "-c", "from rmsweep.cli import main; main()",
-        "study", "launch", str(spec), *SMALL, "--trials", "2", "--name", "qs-smoke",
+        "study", "launch", str(spec), *small_run, *SMALL, "--trials", "2", "--name", "qs-smoke",
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
