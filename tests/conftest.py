@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,3 +43,29 @@ SMALL_RUN = (
 def small_run() -> list[str]:
     """Overrides for a small real veRL run (``SMALL_RUN``)."""
     return list(SMALL_RUN)
+
+
+def postgres_databases(count: int) -> Iterator[list[str]]:
+    """Fresh databases on the local PostgreSQL server (dropped afterwards), as SQLAlchemy URLs.
+
+    Skips, saying why, where no server answers on 127.0.0.1:5432.
+    """
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        conn = psycopg2.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="test", connect_timeout=3
+        )
+    except psycopg2.OperationalError as err:
+        pytest.skip(f"no PostgreSQL server answers on 127.0.0.1:5432: {err}".strip())
+    conn.autocommit = True
+    made = [f"rmsweep_{uuid.uuid4().hex[:10]}" for _ in range(count)]
+    with conn.cursor() as cur:
+        for name in made:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in made]
+    finally:
+        with conn.cursor() as cur:
+            for name in made:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()

@@ -10,13 +10,13 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
 import psutil
 import pytest
+from conftest import postgres_databases
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
@@ -141,35 +141,13 @@ seed: 0
 """
 
 
-def _postgres_databases(count: int) -> Iterator[list[str]]:
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        conn = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="test", connect_timeout=3
-        )
-    except psycopg2.OperationalError as err:
-        pytest.skip(f"no PostgreSQL server answers on 127.0.0.1:5432: {err}".strip())
-    conn.autocommit = True
-    made = [f"rmsweep_{uuid.uuid4().hex[:10]}" for _ in range(count)]
-    with conn.cursor() as cur:
-        for name in made:
-            cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in made]
-    finally:
-        with conn.cursor() as cur:
-            for name in made:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(Optuna storage URL, MLflow tracking URI): sqlite files, or two fresh databases."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'optuna.db'}", f"sqlite:///{tmp_path / 'mlflow.db'}"
     else:
-        for optuna_db, mlflow_db in _postgres_databases(2):
+        for optuna_db, mlflow_db in postgres_databases(2):
             # SQLAlchemy 2.1 reads postgresql:// as psycopg 3: MLflow needs the driver named
             # (the Optuna storage accepts the bare scheme: rmsweep picks psycopg2 itself).
             yield optuna_db, mlflow_db.replace("postgresql://", "postgresql+psycopg2://")

@@ -9,32 +9,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import postgres_databases
 from optuna.trial import TrialState
 
 from rmsweep.study import _optuna as O
-
-PG_SERVER = "postgresql+psycopg2://postgres@127.0.0.1:5432"
-
-
-def _postgres_database() -> Iterator[str]:
-    """A fresh database on the local server, dropped afterwards; skips when none answers."""
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        conn = psycopg2.connect(
-            host="127.0.0.1", port=5432, user="postgres", dbname="test", connect_timeout=3
-        )
-    except psycopg2.OperationalError as err:
-        pytest.skip(f"no PostgreSQL server answers on 127.0.0.1:5432: {err}".strip())
-    conn.autocommit = True
-    name = f"rmsweep_{uuid.uuid4().hex[:10]}"
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -42,7 +20,8 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'optuna.db'}"
     else:
-        yield from _postgres_database()
+        for (url,) in postgres_databases(1):
+            yield url.replace("postgresql://", "postgresql+psycopg2://")
 
 
 def _trial(state: TrialState, **attrs: object) -> optuna.trial.FrozenTrial:
