@@ -68,6 +68,7 @@ def from_container(data: Any, *, source: str = "config") -> DictConfig:
     try:
         merged = OmegaConf.merge(OmegaConf.structured(RunConf), data)
         OmegaConf.resolve(merged)
+        _absolute_eval_paths(merged)
     except OmegaConfBaseException as err:
         key = getattr(err, "full_key", None)
         first = str(err).splitlines()[0]
@@ -133,4 +134,30 @@ def validate(cfg: DictConfig) -> list[str]:
         problems.append("cluster=ray needs cluster.address (or RAY_ADDRESS)")
     if cfg.reward.scale_min >= cfg.reward.scale_max:
         problems.append("reward.scale_min must be < reward.scale_max")
+    problems.extend(_eval_problems(cfg))
     return problems
+
+
+def _eval_problems(cfg: DictConfig) -> list[str]:
+    from rmsweep.schema import BENCHMARKS
+
+    problems = []
+    for name in BENCHMARKS:
+        path = cfg.eval[name]
+        if path is not None and not Path(path).exists():
+            problems.append(f"eval.{name}={path}: no such file or folder")
+    if cfg.eval.limit is not None and cfg.eval.limit <= 0:
+        problems.append(f"eval.limit={cfg.eval.limit} must be > 0 (or null: all items)")
+    if cfg.eval.batch_size <= 0:
+        problems.append(f"eval.batch_size={cfg.eval.batch_size} must be > 0")
+    return problems
+
+
+def _absolute_eval_paths(merged: DictConfig) -> None:
+    """Benchmark paths relative to the current directory become absolute (jobs run elsewhere)."""
+    from rmsweep.schema import BENCHMARKS
+
+    for name in BENCHMARKS:
+        path = merged.eval[name]
+        if path is not None:
+            merged.eval[name] = str(Path(path).expanduser().resolve())

@@ -27,5 +27,13 @@ class LaunchError(RmsweepError):
     exit_code = 1
 
 
+class CheckpointError(RmsweepError):
+    """A run's trained model cannot be found or was not saved (names the run or folder)."""
+
+
+class EvalError(RmsweepError):
+    """An evaluation cannot run as asked (names the model, benchmark or option)."""
+
+
 class ReproduceError(RmsweepError):
     """A recorded run cannot be reproduced as asked (names what differs)."""

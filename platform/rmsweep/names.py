@@ -5,7 +5,10 @@ One home for the vocabulary, so specs, reports and the controller speak the same
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
+from typing import Any
 
 # --- MLflow tags ---------------------------------------------------------------------------
 TAG_STUDY = "rmsweep.study"
@@ -19,6 +22,9 @@ TAG_VERSION = "rmsweep.version"
 TAG_TEMPLATE = "rmsweep.template"
 TAG_REWARD_SHAPE = "rmsweep.reward_shape"
 TAG_PARENT = "mlflow.parentRunId"
+TAG_CHECKPOINT = "rmsweep.checkpoint"  # absolute path of the run's Hugging Face model folder
+TAG_CHECKPOINT_ARTIFACT = "rmsweep.checkpoint_artifact"  # its artifact folder, when logged
+TAG_FAILURE = "rmsweep.failure"  # why a run failed
 PACKAGE_TAG_PREFIX = "rmsweep.pkg."  # + package name: its installed version
 DIGEST_TAG_PREFIX = "rmsweep.digest."  # + code | data.train | data.val | reward | template | config
 
@@ -30,6 +36,7 @@ STATES = ("running", "complete", "pruned", "failed", "killed")
 # logger stores '@' as '_at_' and any other character outside [/\w.\- :] as '_'.
 # Users and specs say ``val/<name>``.
 VAL_PREFIX = "val/"
+EVAL_PREFIX = "eval/"  # eval/<bench>/…: benchmark scores of the trained model (rmsweep.evaluation)
 VAL_CORE_VARIABLE = "acc"
 TRAIN_ALIASES = {
     "train/reward": "critic/score/mean",
@@ -58,11 +65,50 @@ def metric_key(short: str, data_source: str) -> str:
     """Map a short metric name onto the MLflow key veRL logs it under.
 
     Short names: ``val/<reward output>`` (acc, abs_error, parsed, score, pred_0…),
-    the ``train/…`` aliases above, or any full veRL key, passed through unchanged.
+    the ``train/…`` aliases above, or any full veRL key, passed through unchanged. Metrics
+    only rmsweep computes (``val/pred_entropy``) are stored under their short name.
     """
+    if short in DERIVED_METRICS:
+        return short
     if short.startswith(VAL_PREFIX):
         return verl_val_key(short, data_source)
     return sanitize_metric_key(TRAIN_ALIASES.get(short, short))
+
+
+# Every run also stores the short names themselves, step by step beside veRL's keys (logged
+# in the same call by rmsweep.verl_mlflow), so the MLflow UI speaks the spec's language.
+PRED_PREFIX = "val/pred_"  # val/pred_<label>: the share of validation answers with that label
+PRED_ENTROPY = "val/pred_entropy"  # their entropy: 0 is a collapsed, hedging policy
+DERIVED_METRICS = (PRED_ENTROPY,)
+_TRAIN_SHORT = {sanitize_metric_key(key): short for short, key in TRAIN_ALIASES.items()}
+
+
+def short_metrics(metrics: Mapping[str, Any], data_source: str | None) -> dict[str, float]:
+    """The short-name twins of one logging call's veRL metrics, ``val/acc`` first.
+
+    Args:
+        metrics: one call's metrics, keys as veRL passes them (``…/mean@1``) or as stored.
+        data_source: the run's validation data (``cfg.data.name``); None accepts any.
+
+    Returns:
+        ``{"val-core/synthetic/acc/mean@1": 0.5, "critic/score/mean": 1.0}`` gives
+        ``{"val/acc": 0.5, "train/reward": 1.0}``; when the call holds the ``val/pred_*``
+        shares, ``val/pred_entropy`` (nats) too.
+    """
+    source = re.escape(sanitize_metric_key(data_source)) if data_source else "[^/]+"
+    val = re.compile(rf"^val-(?:core|aux)/{source}/([^/]+)/mean_at_1$")
+    short: dict[str, float] = {}
+    for key, value in metrics.items():
+        stored = sanitize_metric_key(key)
+        if found := val.match(stored):
+            short[VAL_PREFIX + found.group(1)] = float(value)
+        elif stored in _TRAIN_SHORT:
+            short[_TRAIN_SHORT[stored]] = float(value)
+    shares = [v for k, v in short.items() if k.startswith(PRED_PREFIX) and k != PRED_ENTROPY]
+    if shares:
+        short[PRED_ENTROPY] = 0.0 - sum(p * math.log(p) for p in shares if p > 0)
+    first = VAL_PREFIX + VAL_CORE_VARIABLE
+    return dict(sorted(short.items(), key=lambda item: item[0] != first))
 
 
 # Metrics that measure the machine (time, memory, throughput) or the rollout-vs-actor numerical

@@ -101,24 +101,31 @@ def record(
     overrides: Sequence[str],
     tags: Mapping[str, str],
     parent_run_id: str | None,
+    lead_params: Mapping[str, str] | None = None,
 ) -> str:
-    """Create the run with its full record; returns the run id."""
-    from rmsweep import templates, tracking
+    """Create the run with its full record; returns the run id.
+
+    ``lead_params`` (a trial's swept keys) come first among the params; the template is
+    registered in MLflow's Prompt Registry and the run linked to its version.
+    """
+    from rmsweep import prompts, templates, tracking
 
     all_tags = {**run_tags(cfg), "rmsweep.model_path": inputs.model_path, **tags}
     if inputs.model_digest:
         all_tags[names.DIGEST_TAG_PREFIX + "model"] = inputs.model_digest
     data = inputs.data
-    return tracking.record_run(
+    template_text = templates.template_text(cfg.template)
+    run_id = tracking.record_run(
         client,
         experiment_id,
         run_name=run_name,
         config=OmegaConf.to_container(cfg, resolve=True),
         overrides=overrides,
         tags=all_tags,
+        lead_params=lead_params or {},
         texts={
             "reward": ("reward/reward_fns.py", reward_source(cfg)),
-            "template": ("template/template.txt", templates.template_text(cfg.template)),
+            "template": ("template/template.txt", template_text),
         },
         datasets=[
             tracking.DatasetRef(
@@ -128,6 +135,28 @@ def record(
         ],
         parent_run_id=parent_run_id,
     )
+    version = prompts.register_template(client, cfg.template.name, template_text)
+    prompts.link_to_run(client, run_id, version)
+    return run_id
+
+
+def swept_params(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, str]:
+    """A trial's own overrides as params: ``reward.k=2`` -> ``{"reward.k": "2.0"}`` (the
+    resolved value), ``template=x`` (a group choice) -> ``{"template": "x"}``."""
+    from rmsweep.tracking import param_value
+
+    params: dict[str, str] = {}
+    for override in overrides:
+        key, sep, written = override.partition("=")
+        key = key.lstrip("+~")
+        if not sep or not key:
+            continue
+        value = OmegaConf.select(cfg, key, default=None)
+        if value is None or OmegaConf.is_config(value):  # a group: the option chosen
+            params[key] = written.strip("'\"")
+        else:
+            params[key] = param_value(value)
+    return params
 
 
 def job_inputs(cfg: DictConfig, inputs: Inputs, run_id: str) -> JobInputs:

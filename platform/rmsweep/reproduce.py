@@ -49,17 +49,33 @@ def load_record(run_id: str, tracking_uri: str | None = None):
     return run, load_resolved(text, source=f"run {run_id} config/resolved.yaml")
 
 
-def check_digests(run, cfg) -> list[str]:
-    """Names of the digests (code, reward, template, data) that differ from the record."""
+def check_digests(run, cfg, tracking_uri: str | None = None) -> list[str]:
+    """Names of the digests (code, reward, template, data) that differ from the record, and
+    ``prompt`` when the run's Prompt Registry version no longer holds the template's text."""
     from rmsweep.record import CHECKED_DIGESTS, current_digests, prepare_inputs
 
     now = current_digests(cfg, prepare_inputs(cfg))
     recorded = run.data.tags
-    return [
+    changed = [
         key
         for key in CHECKED_DIGESTS
         if recorded.get(names.DIGEST_TAG_PREFIX + key) not in (None, now[key])
     ]
+    if not prompt_matches(run, cfg, tracking_uri):
+        changed.append("prompt")
+    return changed
+
+
+def prompt_matches(run, cfg, tracking_uri: str | None = None) -> bool:
+    """The prompt version the run recorded (tag ``rmsweep.prompt``) holds the template text a
+    new run of ``cfg`` would use (True for runs recorded before prompts were registered)."""
+    from rmsweep import prompts, templates, tracking
+
+    uri = run.data.tags.get(prompts.TAG_PROMPT)
+    if uri is None:
+        return True
+    client = tracking.tracking_client(tracking_uri or cfg.tracking.uri)
+    return prompts.recorded_text(client, uri) == templates.template_text(cfg.template)
 
 
 def reproduce(run_id: str, *, force: bool = False, tracking_uri: str | None = None) -> Reproduction:
@@ -71,7 +87,7 @@ def reproduce(run_id: str, *, force: bool = False, tracking_uri: str | None = No
     from rmsweep.run import make_launcher, start_run, wait
 
     run, cfg = load_record(run_id, tracking_uri)
-    mismatches = check_digests(run, cfg)
+    mismatches = check_digests(run, cfg, tracking_uri)
     if mismatches and not force:
         raise ReproduceError(
             f"run {run_id}: {', '.join(mismatches)} changed since it ran "

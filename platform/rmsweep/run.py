@@ -6,7 +6,6 @@ returns a ``RunHandle``; the CLI waits on it, the study controller polls many at
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -63,10 +62,7 @@ class RunHandle:
 
     def history(self, metric: str) -> list[tuple[int, float]]:
         """(step, value) pairs of a metric, by short name (``val/acc``) or full key, by step."""
-        source = self.cfg.data.name
-        if metric == "val/pred_entropy":
-            return prediction_entropy(self._client, self.run_id, self.cfg)
-        key = names.metric_key(metric, source)
+        key = names.metric_key(metric, self.cfg.data.name)
         points = self._client.get_metric_history(self.run_id, key)
         return sorted((p.step, p.value) for p in points)
 
@@ -95,44 +91,16 @@ class RunHandle:
             log_text = f"(job log unavailable: {err})"
         tracking.log_text_artifact(client, run_id, log_text, "job/job.log")
         client.set_tag(run_id, names.TAG_JOB_STATUS, self._launcher.status(self.job_id))
-        entropy = prediction_entropy(client, run_id, self.cfg)
-        if entropy:
-            key = names.metric_key("val/pred_entropy", self.cfg.data.name)
-            for step, value in entropy:
-                client.log_metric(run_id, key, value, step=step)
         metrics = dict(client.get_run(run_id).data.metrics)
         acc_key = names.metric_key("val/acc", self.cfg.data.name)
         if state == "complete" and acc_key not in metrics:
             # veRL carries on without MLflow when its logger fails: a run with no
             # validation metric recorded is not a result.
-            client.set_tag(run_id, "rmsweep.failure", f"job ended without logging {acc_key}")
+            client.set_tag(run_id, names.TAG_FAILURE, f"job ended without logging {acc_key}")
             state = "failed"
         tracking.finish_run(client, run_id, state)
         self._result = RunResult(run_id=run_id, job_id=self.job_id, state=state, metrics=metrics)
         return self._result
-
-
-def prediction_entropy(
-    client: MlflowClient, run_id: str, cfg: DictConfig
-) -> list[tuple[int, float]]:
-    """Entropy (nats) of the validation prediction shares (``pred_*``) at each validation step.
-
-    0 means every validation answer was the same score (a collapsed, hedging policy).
-    """
-    if cfg.template.task == "pairwise":
-        labels = ["A", "B", "none"]
-    else:
-        labels = [str(i) for i in range(cfg.reward.scale_min, cfg.reward.scale_max + 1)] + ["none"]
-    shares: dict[int, list[float]] = {}
-    for label in labels:
-        key = names.metric_key(f"val/pred_{label}", cfg.data.name)
-        for point in client.get_metric_history(run_id, key):
-            shares.setdefault(point.step, []).append(point.value)
-    return [
-        (step, -sum(p * math.log(p) for p in ps if p > 0))
-        for step, ps in sorted(shares.items())
-        if len(ps) == len(labels)
-    ]
 
 
 def default_run_name(cfg: DictConfig) -> str:
@@ -154,6 +122,7 @@ def start_run(
     launcher: RayLauncher,
     tags: Mapping[str, str] | None = None,
     parent_run_id: str | None = None,
+    swept: Sequence[str] = (),
 ) -> RunHandle:
     """Prepare data and model, create the MLflow run with its full record, submit the job.
 
@@ -163,6 +132,7 @@ def start_run(
         launcher: Where the job runs.
         tags: Extra MLflow tags (e.g. study and trial).
         parent_run_id: Makes this a child run (a study trial).
+        swept: A trial's own overrides: their keys lead the run's params.
 
     Returns:
         A handle on the running job. If submitting fails, the run is ended as ``failed``
@@ -182,12 +152,13 @@ def start_run(
         overrides=overrides,
         tags=dict(tags or {}),
         parent_run_id=parent_run_id,
+        lead_params=record.swept_params(cfg, swept),
     )
     try:
         job_id = _submit(cfg, record.job_inputs(cfg, inputs, run_id), launcher)
         client.set_tag(run_id, names.TAG_JOB_ID, job_id)
     except BaseException as err:
-        client.set_tag(run_id, "rmsweep.failure", str(err)[:5000])
+        client.set_tag(run_id, names.TAG_FAILURE, str(err)[:5000])
         interrupted = isinstance(err, KeyboardInterrupt)
         tracking.finish_run(client, run_id, "killed" if interrupted else "failed")
         raise
@@ -197,10 +168,9 @@ def start_run(
 def _submit(cfg: DictConfig, inputs: object, launcher: RayLauncher) -> str:
     from rmsweep import verl
 
-    overrides = verl.main_ppo_overrides(cfg, inputs)
     python = sys.executable if cfg.cluster.name == "local" else "python"
     return launcher.submit(
-        verl.entrypoint(overrides, python=python),
+        verl.entrypoint(verl.job_spec(cfg, inputs), python=python),
         env=verl.submit_env(cfg, inputs),
         metadata={"rmsweep.run_id": inputs.run_id},
     )

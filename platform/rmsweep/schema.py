@@ -11,6 +11,8 @@ from typing import Any
 
 from omegaconf import MISSING
 
+BENCHMARKS = ("rewardbench", "rmbench", "rmb")  # the eval.<name> keys
+
 # Allowed values of string keys (OmegaConf checks types; these lists check meaning).
 CHOICES: dict[str, tuple[str, ...]] = {
     "device.name": ("cpu", "gpu"),
@@ -127,6 +129,23 @@ class TrackingConf:
 
 
 @dataclass
+class EvalConf:
+    """Benchmarks the trained model is judged on, in its own job, after training."""
+
+    rewardbench: str | None = None  # a file or folder in each benchmark's published format
+    rmbench: str | None = None
+    rmb: str | None = None
+    limit: int | None = None  # the first N items of each benchmark (null: all)
+    batch_size: int = 32  # generations per forward pass
+    max_new_tokens: int | None = None  # null: trainer.max_response_length
+
+
+@dataclass
+class CheckpointConf:
+    artifact_max_mb: float = 64.0  # the trained model is an MLflow artifact up to this size
+
+
+@dataclass
 class RunConf:
     device: DeviceConf = field(default_factory=DeviceConf)
     model: ModelConf = field(default_factory=ModelConf)
@@ -136,6 +155,8 @@ class RunConf:
     trainer: TrainerConf = field(default_factory=TrainerConf)
     cluster: ClusterConf = field(default_factory=ClusterConf)
     tracking: TrackingConf = field(default_factory=TrackingConf)
+    eval: EvalConf = field(default_factory=EvalConf)
+    checkpoint: CheckpointConf = field(default_factory=CheckpointConf)
     experiment: str = "rmsweep"
     run_name: str | None = None
     seed: int = 0

@@ -17,9 +17,13 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rmsweep.config import REPO_ROOT
+from rmsweep.job import JobSpec
 
 REWARD_FN_DIR = REPO_ROOT / "reward_fns"
-ENTRY_MODULE = "verl.trainer.main_ppo"
+EXTERNAL_MODULES_ENV = "VERL_USE_EXTERNAL_MODULES"
+JOB_MODULE = "rmsweep.job"  # wraps verl.trainer.main_ppo: training, checkpoint export, eval
+VERL_CHECKPOINT_SUBDIR = "verl"  # veRL's own checkpoint folder, inside the run's
+MODEL_SUBDIR = "model"  # the exported Hugging Face model, inside the run's
 
 
 @dataclass(frozen=True)
@@ -56,17 +60,25 @@ def reward_kwargs(cfg: DictConfig) -> dict[str, object]:
 
 def job_env(cfg: DictConfig, inputs: JobInputs) -> dict[str, str]:
     """Environment for the job's driver and, through ray_init's runtime_env, its Ray actors."""
+    from rmsweep import verl_mlflow
+
     env = {
         "MLFLOW_TRACKING_URI": inputs.tracking_uri,
         "MLFLOW_RUN_ID": inputs.run_id,
         "TOKENIZERS_PARALLELISM": "false",
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
+        verl_mlflow.DATA_SOURCE_ENV: str(cfg.data.name),
     }
+    modules = [verl_mlflow.MODULE]  # every device: veRL's MLflow logging, rmsweep's way
     if cfg.device.name == "cpu" or cfg.device.rollout == "hf":
         from rmsweep.verl_cpu import cpu_env
 
-        env.update(cpu_env(device=cfg.device.name))
+        extension = cpu_env(device=cfg.device.name)
+        modules += extension.pop(EXTERNAL_MODULES_ENV).split(",")
+        env.update(extension)
+    # veRL imports each comma-separated module on `import verl`, in every process.
+    env[EXTERNAL_MODULES_ENV] = ",".join(modules)
     return env
 
 
@@ -117,9 +129,11 @@ def main_ppo_overrides(cfg: DictConfig, inputs: JobInputs) -> list[str]:
         "trainer.total_training_steps": t.total_steps,
         "trainer.test_freq": t.test_freq,
         "trainer.val_before_train": True,
-        "trainer.save_freq": -1,
+        # Save the actor as a Hugging Face model once, at the last step (rmsweep.job exports it).
+        "trainer.save_freq": t.total_steps,
+        "actor_rollout_ref.actor.checkpoint.save_contents": ["hf_model"],
         "trainer.resume_mode": "disable",
-        "trainer.default_local_dir": str(inputs.checkpoint_dir),
+        "trainer.default_local_dir": str(inputs.checkpoint_dir / VERL_CHECKPOINT_SUBDIR),
         "trainer.project_name": cfg.experiment,
         # Unique per run: veRL's trackers key their state on it.
         "trainer.experiment_name": f"{cfg.experiment}-{inputs.run_id}",
@@ -170,9 +184,23 @@ def _numeric(text: str) -> bool:
     return True
 
 
-def entrypoint(overrides: list[str], *, python: str | None = None) -> str:
+def job_spec(cfg: DictConfig, inputs: JobInputs) -> JobSpec:
+    """What the run's job does: veRL's overrides, where the model goes, what judges it."""
+    from rmsweep.evaluation import EvalSettings
+
+    settings = EvalSettings.from_config(cfg)
+    return JobSpec(
+        main_ppo=main_ppo_overrides(cfg, inputs),
+        verl_checkpoint_dir=str(inputs.checkpoint_dir / VERL_CHECKPOINT_SUBDIR),
+        model_dir=str(inputs.checkpoint_dir / MODEL_SUBDIR),
+        artifact_max_mb=float(cfg.checkpoint.artifact_max_mb),
+        eval=settings.to_dict() if settings.benches else None,
+    )
+
+
+def entrypoint(spec: JobSpec, *, python: str | None = None) -> str:
     """The shell command a Ray job runs."""
-    return shlex.join([python or sys.executable, "-m", ENTRY_MODULE, *overrides])
+    return shlex.join([python or sys.executable, "-m", JOB_MODULE, spec.to_json()])
 
 
 def flat_env(env: Mapping[str, str]) -> dict[str, str]:

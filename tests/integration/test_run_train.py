@@ -21,6 +21,10 @@ from rmsweep import names
 pytestmark = pytest.mark.integration
 
 SECRET_ENV = "RMSWEEP_TEST_API_TOKEN"
+REPO = Path(__file__).resolve().parents[2]
+SYNTHETIC_BENCH = REPO / "evalsets" / "synthetic-rmbench"
+# Judged after training, in the job: 6 rows of the synthetic RM-Bench (54 comparisons).
+EVAL = (f"eval.rmbench={SYNTHETIC_BENCH}", "eval.limit=6")
 
 
 def rmsweep(home: Path, *args: str, env: dict[str, str] | None = None):
@@ -38,13 +42,14 @@ def rmsweep(home: Path, *args: str, env: dict[str, str] | None = None):
 def trained(tmp_path_factory: pytest.TempPathFactory, small_run: list[str]):
     home = tmp_path_factory.mktemp("train") / "home"
     secret = "s3cr3t-" + secrets.token_hex(12)
-    proc = rmsweep(home, "run", "train", *small_run, env={SECRET_ENV: secret})
+    overrides = [*small_run, *EVAL]
+    proc = rmsweep(home, "run", "train", *overrides, env={SECRET_ENV: secret})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
     [run] = client.search_runs(
         [client.get_experiment_by_name("rmsweep").experiment_id], max_results=10
     )
-    return home, client, run, secret, small_run
+    return home, client, run, secret, overrides
 
 
 def test_run_is_recorded_with_tags_params_and_state(trained) -> None:
@@ -104,6 +109,27 @@ def test_verl_logged_train_and_validation_metrics_into_the_run(trained) -> None:
         run.info.run_id, names.metric_key("val/pred_entropy", "synthetic")
     )
     assert len(entropy) == 3 and all(p.value >= 0 for p in entropy)
+
+
+def test_the_run_reads_in_rmsweeps_words_in_the_mlflow_ui(trained) -> None:
+    """Params: rmsweep's dotted keys (veRL's config is one artifact); metrics: the short names
+    too, step by step; the template: a Prompt Registry version."""
+    _, client, run, _, _ = trained
+    run_id = run.info.run_id
+    assert [key for key in run.data.params if "/" in key] == []
+    assert 40 < len(run.data.params) < 200
+    verl_yaml = mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config/verl.yaml")
+    assert "actor_rollout_ref:" in verl_yaml and "total_training_steps: 3" in verl_yaml
+
+    def steps(key: str) -> list[int]:
+        return sorted(p.step for p in client.get_metric_history(run_id, key))
+
+    for short in ("val/acc", "val/abs_error", "val/parsed", "val/pred_0", "val/pred_entropy"):
+        assert steps(short) == [0, 2, 3], short
+    assert steps("train/reward") == steps("train/response_length") == [1, 2, 3]
+    acc = names.metric_key("val/acc", "synthetic")
+    assert run.data.metrics["val/acc"] == run.data.metrics[acc]
+    assert run.data.tags["rmsweep.prompt"] == "prompts:/rmsweep-pointwise_plain/1"
 
 
 def test_secret_values_are_nowhere_in_the_store(trained) -> None:
@@ -174,3 +200,58 @@ def test_ctrl_c_stops_the_job_and_marks_the_run_killed(trained) -> None:
     assert killed.info.status == "KILLED"
     assert killed.data.tags[names.TAG_STATE] == "killed"
     assert killed.data.tags[names.TAG_JOB_STATUS] == "STOPPED"
+
+
+def test_the_trained_model_is_kept_and_found_from_the_run_id(trained, tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    from rmsweep import checkpoint
+
+    _, client, run, _, _ = trained
+    kept = Path(run.data.tags[names.TAG_CHECKPOINT])
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in kept.iterdir()
+    }
+    assert not (kept.parent / "verl").exists()  # veRL's own checkpoint folder is cleared
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")]
+    assert checkpoint.locate(client, run.info.run_id, download_to=tmp_path) == kept
+    model = AutoModelForCausalLM.from_pretrained(kept, dtype="auto")
+    assert model.num_parameters() > 100_000
+
+
+def test_the_job_judged_the_trained_model_on_the_benchmark(trained) -> None:
+    _, client, run, _, _ = trained
+    metrics = run.data.metrics
+    for key in ("eval/rmbench/avg", "eval/rmbench/synthetic/hard", "baseline/length/rmbench/avg"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["eval/rmbench/n"] == 54  # 6 rows x 9 style cells
+    [point] = client.get_metric_history(run.info.run_id, "eval/rmbench/avg")
+    assert point.step == 3  # the step of the model it judged: the last
+    inputs = {d.dataset.name for d in run.inputs.dataset_inputs}
+    assert "rmbench-eval" in inputs
+    listed = {a.path for a in client.list_artifacts(run.info.run_id, "eval")}
+    assert {"eval/judgments.json", "eval/scores.json"} <= listed
+
+
+def test_rmsweep_eval_judges_a_run_by_its_id_and_logs_into_it(trained, tmp_path: Path) -> None:
+    import json
+
+    home, client, run, _, _ = trained
+    fixture = REPO / "tests" / "fixtures" / "benchmarks" / "rmbench"
+    out = tmp_path / "scores.json"
+    proc = rmsweep(
+        home,
+        "eval",
+        "--model",
+        run.info.run_id,
+        "--bench",
+        f"rmbench={fixture}",
+        "--json",
+        str(out),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    scores = json.loads(out.read_text())["scores"]
+    logged = client.get_run(run.info.run_id).data.metrics
+    assert logged["eval/rmbench/chat/hard"] == pytest.approx(scores["rmbench.chat.hard"])
+    assert logged["eval/rmbench/safety/avg"] == pytest.approx(scores["rmbench.safety.avg"])
+    assert f"logged into MLflow run {run.info.run_id}" in proc.stdout

@@ -1,8 +1,9 @@
 """`rmsweep study launch sweeps/quickstart.yaml` with real veRL trials on the CPU.
 
-The shipped quickstart spec, shrunk on the command line (a few GRPO steps, two trials): the
-MLflow store must then hold one parent run and one child run per trial, with params named
-like Optuna's, per-step metrics, and objective values equal to Optuna's trial values.
+The shipped quickstart spec, shrunk on the command line (a few GRPO steps, two trials) and
+with the synthetic RM-Bench score as its objective: the MLflow store must then hold one parent
+run and one child run per trial, with params named like Optuna's, per-step metrics, and
+objective values equal to Optuna's trial values, read from the runs' eval metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
@@ -24,8 +26,9 @@ from rmsweep.study import aggregate, load_spec
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-SMALL = ["trainer.total_steps=2", "trainer.test_freq=1"]  # on top of small_run
+SMALL = ["trainer.total_steps=2", "trainer.test_freq=1", "eval.limit=6"]  # on top of small_run
 ACC = "val-core/synthetic/acc/mean_at_1"
+OBJECTIVE = "eval/rmbench/avg"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,13 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory, small_run: list[str]):
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
     env.update(RMSWEEP_HOME=str(root / "home"))
     env.pop("RMSWEEP_STORAGE", None)
-    spec = REPO / "sweeps" / "quickstart.yaml"
+    # The quickstart as shipped, judged by its benchmark instead of val/acc (no pruning then).
+    data = yaml.safe_load((REPO / "sweeps" / "quickstart.yaml").read_text())
+    data["objective"] = [{"metric": OBJECTIVE, "direction": "maximize"}]
+    data["pruner"] = {"name": "none"}
+    data["eval"]["rmbench"] = str(REPO / "evalsets" / "synthetic-rmbench")
+    spec = root / "quickstart_eval.yaml"
+    spec.write_text(yaml.safe_dump(data))
     command = [
         sys.executable, "-c", "from rmsweep.cli import main; main()",
         "study", "launch", str(spec), *small_run, *SMALL, "--trials", "2", "--name", "qs-smoke",
@@ -74,6 +83,52 @@ def test_trial_params_steps_and_objective_match_optuna(quickstart) -> None:
         assert params["template.name"] == trial.params["template"]
         history = client.get_metric_history(run.info.run_id, ACC)
         assert len({m.step for m in history}) >= 2  # validations at several steps
-        value = aggregate([(m.step, m.value) for m in history], spec.objectives[0])
+        assert spec.objectives[0].metric == OBJECTIVE
+        evaluated = client.get_metric_history(run.info.run_id, OBJECTIVE)
+        value = aggregate([(m.step, m.value) for m in evaluated], spec.objectives[0])
         assert value == pytest.approx(trial.value)
-        assert run.data.metrics["objective/val/acc"] == pytest.approx(trial.value)
+        assert run.data.metrics[f"objective/{OBJECTIVE}"] == pytest.approx(trial.value)
+        assert "baseline/length/rmbench/avg" in run.data.metrics
+
+
+def test_best_trial_is_registered_with_its_benchmark_scores(quickstart) -> None:
+    study, client, _ = quickstart
+    home = Path(client.tracking_uri.removeprefix("sqlite:///")).parent  # the study's RMSWEEP_HOME
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env.update(RMSWEEP_HOME=str(home))
+    command = [
+        sys.executable, "-c", "from rmsweep.cli import main; main()",
+        "study", "best", "qs-smoke", "--register", "tiny-rm",
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    best_run = study.best_trial.user_attrs[O.ATTR_RUN_ID]
+    [version] = client.search_model_versions("name='tiny-rm'")
+    assert version.run_id == best_run
+    assert version.source == f"runs:/{best_run}/checkpoint"
+    assert float(version.tags[OBJECTIVE]) == pytest.approx(study.best_value, abs=1e-5)
+    assert "registered tiny-rm version 1" in done.stdout
+
+
+def test_trial_runs_read_in_rmsweeps_words_in_the_mlflow_ui(quickstart) -> None:
+    """Params: the dotted keys, swept ones first (veRL's config is one artifact); metrics: the
+    short names too; the parent: the best value so far, stepped by trial number."""
+    study, client, spec = quickstart
+    for trial in study.trials:
+        run_id = trial.user_attrs[O.ATTR_RUN_ID]
+        run = client.get_run(run_id)
+        params = list(run.data.params)
+        assert [key for key in params if "/" in key] == []
+        assert set(params[: len(trial.params)]) == set(trial.params)  # the swept keys lead
+        assert "config/verl.yaml" in {a.path for a in client.list_artifacts(run_id, "config")}
+        steps = sorted(m.step for m in client.get_metric_history(run_id, "val/acc"))
+        assert len(steps) >= 2 and steps == sorted(
+            m.step for m in client.get_metric_history(run_id, ACC)
+        )
+        assert trial.user_attrs[O.ATTR_RUN_URL].endswith(
+            f"/runs/{run_id}?workflowType=machine_learning"
+        )
+    parent = study.user_attrs[O.STUDY_PARENT_RUN]
+    best = client.get_metric_history(parent, f"best/{spec.objectives[0].metric}")
+    assert sorted(m.step for m in best) == [t.number for t in study.trials]
+    assert max(m.value for m in best) == pytest.approx(study.best_value)

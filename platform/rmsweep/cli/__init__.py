@@ -20,11 +20,15 @@ app = typer.Typer(
 def _register() -> None:
     # Each group lives in its own module; importing them stays cheap (heavy imports are lazy).
     from rmsweep.cli import data, reward, run, study
+    from rmsweep.cli.eval import evaluate
+    from rmsweep.cli.ui import ui
 
     app.add_typer(data.app, name="data")
     app.add_typer(reward.app, name="reward")
     app.add_typer(run.app, name="run")
     app.add_typer(study.app, name="study")
+    app.command(name="eval")(evaluate)
+    app.command(name="ui")(ui)
 
 
 def main() -> None:

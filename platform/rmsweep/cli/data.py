@@ -108,3 +108,21 @@ def show(
         body.append(f"ground_truth: {truth}   extra_info: {row['extra_info']}", style="dim")
         title = f"row {i} · {row['data_source']} · {row['ability']}"
         console.print(Panel(body, title=title, title_align="left"))
+
+
+@app.command("synthetic-bench")
+def synthetic_bench(
+    out: Path = typer.Argument(..., help="the JSON file to write (RM-Bench's layout)"),
+    n: int = typer.Option(60, "-n", help="rows (each: 3 chosen and 3 rejected styles)"),
+    seed: int = typer.Option(0, help="generation seed"),
+) -> None:
+    """Write a SYNTHETIC benchmark in RM-Bench's layout from the synthetic keyword rule."""
+    import json
+
+    from rmsweep.data import rmbench_rows
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    tmp.write_text(json.dumps(rmbench_rows(n, seed), indent=1) + "\n")
+    tmp.replace(out)
+    typer.echo(f"{SYNTHETIC_NOTE}\nwrote {n} rows to {out}")

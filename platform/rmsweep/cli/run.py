@@ -78,11 +78,15 @@ def _default_uri() -> str:
 def _print_result(run_id: str, state: str, metrics: dict[str, float], cfg) -> None:
     from rich.console import Console
 
-    from rmsweep import names
+    from rmsweep import links, names
+    from rmsweep.tracking import tracking_client
 
     acc = metrics.get(names.metric_key("val/acc", cfg.data.name))
+    experiment_id = tracking_client(cfg.tracking.uri).get_run(run_id).info.experiment_id
+    url = links.run_url(links.ui_base(cfg.tracking.uri), experiment_id, run_id)
     Console().print(
         f"run {run_id}: {state}"
         + (f", final val/acc {acc:.3f}" if acc is not None else "")
-        + f"\nbrowse: mlflow ui --backend-store-uri {cfg.tracking.uri}"
+        + f"\nbrowse: {url} (start the UI with `rmsweep ui`)",
+        soft_wrap=True,
     )

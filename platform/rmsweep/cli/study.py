@@ -15,7 +15,8 @@ import typer
 from rmsweep.errors import LaunchError, SpecError
 
 app = typer.Typer(
-    help="Optuna studies over training runs: validate, launch, resume, status, compare, best.",
+    help="Optuna studies over training runs: validate, launch, resume, status, compare, best, "
+    "dashboard.",
     no_args_is_help=True,
 )
 
@@ -94,7 +95,7 @@ def launch(
             n_trials=trials,
             runner=_runner(runner),
             poll_s=poll_s,
-            echo=_echo,
+            echo=_progress(),
         )
     except KeyboardInterrupt:
         raise StudyInterrupted("interrupted: running trials were stopped") from None
@@ -123,7 +124,7 @@ def resume(
             n_trials=trials,
             runner=_runner(runner),
             poll_s=poll_s,
-            echo=_echo,
+            echo=_progress(),
         )
     except KeyboardInterrupt:
         raise StudyInterrupted("interrupted: running trials were stopped") from None
@@ -143,7 +144,7 @@ def status(
     from rich.console import Console
 
     from rmsweep.study import open_study, stored_spec
-    from rmsweep.study._report import status_table
+    from rmsweep.study._report import print_fitted, status_table
 
     study, _, _ = open_study(name, storage)
     spec, _ = stored_spec(study)
@@ -151,7 +152,7 @@ def status(
     if watch is None:
         watch = sys.stdout.isatty()
     if not watch:
-        console.print(status_table(study, spec.objectives))
+        print_fitted(console, status_table(study, spec.objectives))
         return
     import time
 
@@ -177,19 +178,34 @@ def compare(
     plots: bool = typer.Option(
         True, "--plots/--no-plots", help="Log Optuna's plots to the parent run."
     ),
+    ui_url: str = typer.Option(
+        None,
+        "--ui-url",
+        envvar="RMSWEEP_UI_URL",
+        help="An MLflow UI showing the study's store (e.g. from `rmsweep ui`): print its links.",
+    ),
 ) -> None:
     """Top trials of study NAME; plots (importance, history, …) go to its parent MLflow run."""
     from rich.console import Console
 
     from rmsweep.study import _optuna as O
     from rmsweep.study import open_study, stored_spec
-    from rmsweep.study._report import compare_table, log_plots
+    from rmsweep.study._report import benchmark_scores, compare_table, log_plots, print_fitted
     from rmsweep.study._tracking import client
 
     study, _, _ = open_study(name, storage)
     spec, _ = stored_spec(study)
     console = Console()
-    console.print(compare_table(study, spec.objectives, top))
+    tracking_uri = str(study.user_attrs.get(O.STUDY_TRACKING_URI, ""))
+    scores = benchmark_scores(study, client(tracking_uri), spec.objectives, top)
+    print_fitted(console, compare_table(study, spec.objectives, top, scores))
+    ui_url = ui_url or (tracking_uri if tracking_uri.startswith(("http://", "https://")) else None)
+    if ui_url:
+        from rmsweep.study._ui import study_links
+
+        found = study_links(study, ui_url.rstrip("/"))
+        typer.echo(f"runs:    {found.runs}")
+        typer.echo(f"compare: {found.compare or '(no trial has a run yet)'}")
     parent = study.user_attrs.get(O.STUDY_PARENT_RUN)
     if plots and parent:
         written = log_plots(study, spec, client(study.user_attrs[O.STUDY_TRACKING_URI]), parent)
@@ -204,6 +220,16 @@ def best(
     name: str = typer.Argument(..., help="The study."),
     storage: str = _storage_option(),
     reproduce: bool = typer.Option(False, "--reproduce", help="Re-run the best trial."),
+    register: str = typer.Option(
+        None,
+        "--register",
+        metavar="MODEL_NAME",
+        help="Register the best trial's trained model as a new version of MODEL_NAME in "
+        "MLflow's Model Registry (its benchmark scores as version tags).",
+    ),
+    trial_number: int = typer.Option(
+        None, "--trial", help="Register this (complete) trial instead, e.g. one of a Pareto front."
+    ),
 ) -> None:
     """The best trial of study NAME (the Pareto front for several objectives): params, run."""
     from rmsweep.study import _optuna as O
@@ -223,6 +249,9 @@ def best(
         typer.echo(f"  run: {trial.user_attrs.get(O.ATTR_RUN_ID, '')}")
         for key, value in trial.params.items():
             typer.echo(f"  {key}={value}")
+    if register:
+        chosen = trials if trial_number is None else [_complete_trial(study, trial_number)]
+        _register_best(study, chosen, register)
     if reproduce:
         if len(trials) > 1:
             raise SpecError(
@@ -237,6 +266,63 @@ def best(
             typer.echo(f"  {key}: {old} -> {new}")
         if rep.state != "complete":
             raise typer.Exit(1)
+
+
+def _register_best(study, trials, model_name: str) -> None:
+    from pathlib import Path
+
+    from rmsweep.config import compose
+    from rmsweep.registry import register_checkpoint
+    from rmsweep.study import _optuna as O
+    from rmsweep.tracking import tracking_client
+
+    if len(trials) > 1:
+        numbers = ", ".join(str(t.number) for t in trials)
+        raise SpecError(
+            f"{len(trials)} Pareto-optimal trials ({numbers}): choose one with --trial N"
+        )
+    run_id = trials[0].user_attrs.get(O.ATTR_RUN_ID)
+    client = tracking_client(study.user_attrs.get(O.STUDY_TRACKING_URI))
+    download_to = Path(compose([]).workdir) / "checkpoints" / "downloaded"
+    version = register_checkpoint(client, run_id, model_name, download_to=download_to)
+    _echo(f"registered {model_name} version {version.version} from run {run_id}")
+
+
+def _complete_trial(study, number: int):
+    from optuna.trial import TrialState
+
+    found = [t for t in study.trials if t.number == number]
+    if not found or found[0].state != TrialState.COMPLETE:
+        raise SpecError(f"study {study.study_name!r} has no complete trial {number}")
+    return found[0]
+
+
+@app.command()
+def dashboard(
+    name: str = typer.Argument(..., help="The study."),
+    storage: str = _storage_option(),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """optuna-dashboard on study NAME's storage (the optional extra rmsweep[dashboard])."""
+    from rmsweep.errors import RmsweepError
+    from rmsweep.study import _optuna as O
+    from rmsweep.study import open_study
+
+    try:
+        import optuna_dashboard
+    except ImportError:
+        raise RmsweepError(
+            "optuna-dashboard is not installed: pip install 'rmsweep[dashboard]' "
+            "(or `rmsweep ui` for the MLflow UI, which needs nothing more)"
+        ) from None
+    _, rdb, url = open_study(name, storage)
+    study_id = rdb.get_study_id_from_name(name)
+    _echo(f"optuna-dashboard: http://{host}:{port}/dashboard/studies/{study_id} (Ctrl-C stops it)")
+    try:
+        optuna_dashboard.run_server(O.with_driver(url), host=host, port=port)
+    except KeyboardInterrupt:
+        _echo("optuna-dashboard stopped")
 
 
 def _runner(kind: str) -> Any:
@@ -254,6 +340,17 @@ def _echo(line: str) -> None:
     sys.stdout.flush()
 
 
+def _progress() -> Any:
+    """A live table on a terminal; plain lines when piped or in CI."""
+    import os
+
+    if not sys.stdout.isatty() or os.environ.get("CI"):
+        return _echo
+    from rmsweep.study._progress import LiveTable
+
+    return LiveTable()
+
+
 def _print_outcome(outcome: Any) -> None:
     counts = ", ".join(f"{n} {s}" for s, n in outcome.summary["counts"].items() if n)
     typer.echo(f"study {outcome.name}: {counts or 'no trials'}")
@@ -261,3 +358,4 @@ def _print_outcome(outcome: Any) -> None:
         values = ", ".join(f"{k}={v:.6g}" for k, v in best["values"].items())
         typer.echo(f"best: trial {best['number']} ({values}), run {best['run_id']}")
     typer.echo(f"MLflow: {outcome.tracking_uri} (parent run {outcome.parent_run_id})")
+    typer.echo(f"compare: `rmsweep ui {outcome.name}` (the MLflow UI with this study's links)")

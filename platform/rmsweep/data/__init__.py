@@ -23,7 +23,7 @@ from rmsweep.data._config import (
     validate_data_config,
 )
 from rmsweep.data._prepare import PreparedData, prepare_dataset
-from rmsweep.data._synthetic import KEYWORDS, keyword_score
+from rmsweep.data._synthetic import KEYWORDS, keyword_score, rmbench_rows
 from rmsweep.data._ultrafeedback import bucket
 from rmsweep.data._writer import file_digest, read_rows
 
@@ -36,6 +36,7 @@ __all__ = [
     "file_digest",
     "inputs_digest",
     "keyword_score",
+    "rmbench_rows",
     "load_data_config",
     "make_data_config",
     "prepare_dataset",

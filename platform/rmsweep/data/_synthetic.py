@@ -125,3 +125,41 @@ def pairs(n: int, seed: int, split: str) -> list[PairItem]:
             )
         )
     return items
+
+
+# RM-Bench's three styles (concise, detailed, detailed+markdown) on the synthetic rule: the
+# fewest filler words, the most, and the most with the keyword in markdown bold.
+RMBENCH_STYLES = ("concise", "detailed", "detailed+markdown")
+RMBENCH_DOMAIN = "synthetic"
+
+
+def _styled(rng: random.Random, score: int, style: int) -> str:
+    words = [rng.choice(FILLER) for _ in range(4 if style == 0 else 7)]
+    keyword = rng.choice(KEYWORDS[score])
+    words.insert(rng.randint(0, len(words)), f"**{keyword}**" if style == 2 else keyword)
+    return " ".join(words) + "."
+
+
+def rmbench_rows(n: int, seed: int = 0) -> list[dict[str, object]]:
+    """``n`` rows in RM-Bench's layout (SYNTHETIC, the keyword rule; held-out prompts only).
+
+    Each row: a prompt, three chosen and three rejected responses in the three styles; the
+    chosen keyword scores higher than the rejected one (the 10 score pairs equally often).
+    The concise chosen response is shorter than the detailed rejected one: a length-biased
+    judge fails RM-Bench's "hard" cells here as it does on the real benchmark.
+    """
+    rng = random.Random(f"rmsweep-synthetic-rmbench:{seed}")
+    rows = []
+    for i, k in enumerate(_balanced(rng, n, len(SCORE_PAIRS))):
+        lo, hi = SCORE_PAIRS[k]
+        rows.append(
+            {
+                "id": i,
+                "prompt": rng.choice(VAL_PROMPTS),
+                "chosen": [_styled(rng, hi, s) for s in range(len(RMBENCH_STYLES))],
+                "rejected": [_styled(rng, lo, s) for s in range(len(RMBENCH_STYLES))],
+                "domain": RMBENCH_DOMAIN,
+                "subset": "synthetic-keyword-rule",
+            }
+        )
+    return rows

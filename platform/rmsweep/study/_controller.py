@@ -210,6 +210,9 @@ class Controller:
         trial.set_user_attr(O.ATTR_RUN_ID, handle.run_id)
         trial.set_user_attr(O.ATTR_JOB_ID, str(handle.job_id))
         trial.set_user_attr(O.ATTR_STATE, "running")
+        trial.set_user_attr(O.ATTR_RUN_URL, T.run_url(self.ctx.mlflow, handle.run_id))
+        if (last := final_step(handle)) is not None:
+            trial.set_user_attr(O.ATTR_FINAL_STEP, last)
         choices = {k: v for k, v in values.items() if k in self._groups}
         T.record_trial_start(self.ctx.mlflow, handle.run_id, group_choices=choices)
         self.active[trial.number] = _Active(trial, trial_id, handle, values)
@@ -317,6 +320,7 @@ class Controller:
             T.record_trial_end(
                 self.ctx.mlflow, active.handle.run_id, state="complete", objectives=values
             )
+            self._record_best()
             self._close(active, "complete")
             shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
             self.echo(f"trial {number} complete: {shown}{self._best_line()}")
@@ -339,7 +343,7 @@ class Controller:
             return {}, f"closing its run failed: {err}"
         if status != SUCCEEDED:
             outside = "" if status == FAILED else " (stopped outside the controller)"
-            return {}, f"its job ended {status}{outside}"
+            return {}, f"its job ended {status}{outside}{self._failure(active)}"
         if run_state != "complete":
             return {}, f"its run ended {run_state}"
         if self.ctx.spec.prunes:
@@ -353,11 +357,30 @@ class Controller:
             values[objective.metric] = value
         return values, None
 
+    def _failure(self, active: _Active) -> str:
+        """``: <why>`` where the job recorded why it failed (e.g. its evaluation failed)."""
+        try:
+            why = self.ctx.mlflow.get_run(active.handle.run_id).data.tags.get(names.TAG_FAILURE)
+        except Exception:  # the reason is a courtesy; the failure is recorded either way
+            return ""
+        return f": {why}" if why else ""
+
     def _close(self, active: _Active, outcome: str) -> None:
         self._heartbeats.discard(active.trial_id)
         self.active.pop(active.trial.number, None)
         self.result.outcomes[active.trial.number] = outcome
         self._event(active.trial.number, "told")
+
+    def _record_best(self) -> None:
+        """The parent run's best-so-far history (a chart, not a record: failures only echo)."""
+        try:
+            with O.study_lock(self.ctx.storage_url, f"{self.ctx.name} (parent run)"):
+                trials = self.ctx.study.get_trials(deepcopy=False)
+                T.record_best_so_far(
+                    self.ctx.mlflow, self.ctx.parent_run_id, trials, self.ctx.spec.objectives
+                )
+        except Exception as err:
+            self.echo(f"study {self.ctx.name}: best-so-far not recorded ({err})")
 
     def _best_line(self) -> str:
         if len(self.ctx.spec.objectives) != 1:

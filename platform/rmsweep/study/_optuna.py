@@ -32,6 +32,8 @@ STALE_RETRIES = 3  # re-runs of a trial whose controller died (not the trial's f
 
 # Optuna user attrs (on trials) and study attrs written by the controller.
 ATTR_RUN_ID = "mlflow_run_id"
+ATTR_RUN_URL = "mlflow_run_url"  # the run's page in the MLflow UI (rmsweep.links)
+ATTR_FINAL_STEP = "rmsweep.final_step"  # the step of the trial's last validation
 ATTR_JOB_ID = "ray_job_id"
 ATTR_STATE = "rmsweep.state"  # complete | pruned | failed | killed (running while it runs)
 ATTR_REASON = "rmsweep.reason"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from rmsweep.study._summary import state_counts, state_of
 if TYPE_CHECKING:
     import optuna
     from mlflow import MlflowClient
+    from rich.console import Console
     from rich.table import Table
 
     from rmsweep.study._spec import Objective, StudySpec
@@ -56,7 +57,8 @@ def param_names(study: optuna.Study) -> list[str]:
 
 
 def status_table(study: optuna.Study, objectives: Sequence[Objective]) -> Table:
-    """Every trial: state, values, params, duration, MLflow run; best so far in the caption."""
+    """Every trial: state, step/total, objective value (a running trial's latest), params,
+    elapsed time, MLflow run; the best so far in the caption."""
     from rich.table import Table
 
     trials = study.get_trials(deepcopy=False)
@@ -65,22 +67,24 @@ def status_table(study: optuna.Study, objectives: Sequence[Objective]) -> Table:
     table = Table(title=f"study {study.study_name}: {shown or 'no trials yet'}")
     table.add_column("#", justify="right")
     table.add_column("state")
+    table.add_column("step", justify="right")
     for objective in objectives:
         table.add_column(objective.metric, justify="right")
     params = param_names(study)
     for key in params:
-        table.add_column(key)
+        table.add_column(key, no_wrap=True)
     table.add_column("time", justify="right")
-    table.add_column("run")
+    table.add_column("run", no_wrap=True)
     best = {t.number for t in _best(study, objectives)}
     for trial in trials:
         state = state_of(trial)
         values = list(trial.values or [])
-        if state == "pruned" and not values and trial.intermediate_values:
+        if state in ("pruned", "running") and not values and trial.intermediate_values:
             values = [trial.intermediate_values[max(trial.intermediate_values)]]
         row = [
             ("*" if trial.number in best else "") + str(trial.number),
             f"[{_STATE_STYLE[state]}]{state}[/]",
+            _step(trial, state),
             *[_fmt(values[i]) if i < len(values) else "" for i in range(len(objectives))],
             *[_fmt(trial.params.get(key)) for key in params],
             _duration(trial),
@@ -89,6 +93,30 @@ def status_table(study: optuna.Study, objectives: Sequence[Objective]) -> Table:
         table.add_row(*row)
     table.caption = best_caption(study, objectives)
     return table
+
+
+def _step(trial: Any, state: str) -> str:
+    """``last reported step/last validation step`` (``3/5``), as far as they are known."""
+    final = trial.user_attrs.get(O.ATTR_FINAL_STEP)
+    reached = max(trial.intermediate_values) if trial.intermediate_values else None
+    if state == "complete" and final is not None:
+        reached = final
+    if reached is None and final is None:
+        return ""
+    return f"{'-' if reached is None else reached}/{'?' if final is None else final}"
+
+
+def print_fitted(console: Console, table: Table) -> None:
+    """Print ``table`` without cutting a cell short: off a terminal at its natural width
+    (no 80-column default), on a terminal at least as wide as its no-wrap columns (run
+    ids, params such as template names) need."""
+    measured = console.measure(table, options=console.options.update_width(100_000))
+    width = max(console.width, measured.minimum) if console.is_terminal else measured.maximum
+    previous, console.width = console.width, width
+    try:
+        console.print(table)
+    finally:
+        console.width = previous
 
 
 def best_caption(study: optuna.Study, objectives: Sequence[Objective]) -> str:
@@ -124,29 +152,72 @@ def ranked(study: optuna.Study, objectives: Sequence[Objective]) -> list[Any]:
     )
 
 
-def compare_table(study: optuna.Study, objectives: Sequence[Objective], top: int) -> Table:
-    """The ``top`` complete trials, best first."""
+def compare_table(
+    study: optuna.Study,
+    objectives: Sequence[Objective],
+    top: int,
+    scores: Mapping[int, Mapping[str, float]] | None = None,
+) -> Table:
+    """The ``top`` complete trials, best first; ``scores`` adds benchmark columns by trial
+    number (``benchmark_scores``: the model's headline scores and the length baseline's)."""
     from rich.table import Table
 
     rows = ranked(study, objectives)[:top]
+    scores = scores or {}
+    extra = sorted({key for row in scores.values() for key in row}, key=_baseline_last)
     table = Table(title=f"study {study.study_name}: top {len(rows)} of {len(study.trials)} trials")
     table.add_column("rank", justify="right")
     table.add_column("#", justify="right")
     for objective in objectives:
         table.add_column(f"{objective.metric} ({objective.direction[:3]})", justify="right")
+    for key in extra:
+        table.add_column(key, justify="right", no_wrap=True)
     params = param_names(study)
     for key in params:
-        table.add_column(key)
-    table.add_column("run")
+        table.add_column(key, no_wrap=True)
+    table.add_column("run", no_wrap=True)
     for rank, trial in enumerate(rows, 1):
         table.add_row(
             str(rank),
             str(trial.number),
             *[_fmt(v) for v in trial.values],
+            *[_fmt(scores.get(trial.number, {}).get(key)) for key in extra],
             *[_fmt(trial.params.get(key)) for key in params],
             str(trial.user_attrs.get(O.ATTR_RUN_ID, "")),
         )
     return table
+
+
+def benchmark_scores(
+    study: optuna.Study, mlflow: MlflowClient, objectives: Sequence[Objective], top: int
+) -> dict[int, dict[str, float]]:
+    """Each listed trial's headline benchmark scores, the length baseline's beside them."""
+    from rmsweep.evaluation._report import HEADLINE, metric_name
+
+    found: dict[int, dict[str, float]] = {}
+    for trial in ranked(study, objectives)[:top]:
+        run_id = trial.user_attrs.get(O.ATTR_RUN_ID)
+        if not run_id:
+            continue
+        try:
+            metrics = mlflow.get_run(run_id).data.metrics
+        except Exception:  # a missing run leaves its cells empty; the table still prints
+            continue
+        shown = {o.metric for o in objectives}  # an objective has its own column already
+        for key in HEADLINE.values():
+            model = metric_name(key)
+            for label, judge in ((model, None), (model + _LENGTH, "baseline:length")):
+                value = metrics.get(metric_name(key, judge))
+                if value is not None and label not in shown:
+                    found.setdefault(trial.number, {})[label] = value
+    return found
+
+
+_LENGTH = " (length baseline)"
+
+
+def _baseline_last(key: str) -> tuple[str, bool]:
+    return (key.removesuffix(_LENGTH), key.endswith(_LENGTH))
 
 
 def best_trials(study: optuna.Study, objectives: Sequence[Objective]) -> list[Any]:

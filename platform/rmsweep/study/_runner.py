@@ -115,6 +115,7 @@ class VerlTrialRunner:
             launcher=self.launcher,
             tags=dict(tags),
             parent_run_id=parent_run_id,
+            swept=overrides,
         )
 
     def free_slots(self) -> int | None:

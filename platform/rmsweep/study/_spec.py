@@ -46,6 +46,7 @@ TOP_KEYS = (
     "seed",
     "storage",
     "enqueue",
+    "eval",
 )
 DIRECTIONS = ("maximize", "minimize")
 AGGREGATES = ("last", "best")

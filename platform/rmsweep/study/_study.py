@@ -6,6 +6,7 @@ both); workers join it; ``resume`` continues it from what the two stores hold.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from rmsweep.errors import LaunchError, SpecError
 from rmsweep.study import _optuna as O
 from rmsweep.study import _tracking as T
 from rmsweep.study._controller import Controller, Event, StudyContext
+from rmsweep.study._progress import LiveTable
 from rmsweep.study._runner import TrialRunner, VerlTrialRunner
 from rmsweep.study._spec import StudySpec
 from rmsweep.study._summary import study_summary
@@ -106,7 +108,7 @@ def launch_study(
     spec = _with_budget(spec, n_trials)
     name = name or spec.name
     base = base_overrides(spec, overrides, name)
-    cfg = _compose(base)
+    cfg = _compose(base, spec)
     url = resolve_storage(storage, spec, cfg.workdir)
     rdb = O.open_storage(url, retries=max(1, spec.retries))
     try:
@@ -184,7 +186,7 @@ def resume_study(
     spec = replace(spec, seed=_offset_seed(spec.seed, len(study.trials)))
     study = _load(name, rdb, spec)
     base = base_overrides(spec, overrides, name)
-    cfg = _compose(base)
+    cfg = _compose(base, spec)
     mlflow = T.client(study.user_attrs.get(O.STUDY_TRACKING_URI, cfg.tracking.uri))
     parent = study.user_attrs.get(O.STUDY_PARENT_RUN)
     if not parent:  # its creator died before making the parent run
@@ -228,8 +230,10 @@ def stored_spec(study: optuna.Study) -> tuple[StudySpec, list[str]]:
     text = study.user_attrs.get(O.STUDY_SPEC)
     if not text:
         raise SpecError(f"study {study.study_name!r} was not created by rmsweep (no spec stored)")
-    source = f"{study.study_name} (stored spec of {study.user_attrs.get(O.STUDY_SPEC_SOURCE)})"
-    spec = parse_spec(text, source=source, check_config=False)
+    original = study.user_attrs.get(O.STUDY_SPEC_SOURCE)
+    source = f"{study.study_name} (stored spec of {original})"
+    base_dir = Path(original).resolve().parent if original else None
+    spec = parse_spec(text, source=source, check_config=False, base_dir=base_dir)
     spec = _with_budget(spec, study.user_attrs.get(O.STUDY_N_TRIALS))
     return spec, list(study.user_attrs.get(O.STUDY_OVERRIDES, []))
 
@@ -272,7 +276,7 @@ def _join(
     spec = replace(stored, seed=_offset_seed(stored.seed, os.getpid()))
     study = _load(name, rdb, spec)
     base = base_overrides(spec, overrides, name)
-    cfg = _compose(base)
+    cfg = _compose(base, spec)
     mlflow = T.client(study.user_attrs[O.STUDY_TRACKING_URI])
     parent = study.user_attrs[O.STUDY_PARENT_RUN]
     echo(f"study {name}: joined as a worker ({len(study.trials)} trials so far)")
@@ -300,8 +304,14 @@ def _run(
         slots = parallel or ctx.spec.parallel or trial_runner.free_slots() or 1
         echo(f"study {ctx.name}: {slots} slot(s)")
         controller = Controller(ctx, trial_runner, parallel=slots, poll_s=poll_s, echo=echo)
+        live = (
+            echo.showing(ctx.study, ctx.spec.objectives)
+            if isinstance(echo, LiveTable)
+            else contextlib.nullcontext()
+        )
         try:
-            result = controller.run()
+            with live:
+                result = controller.run()
         except KeyboardInterrupt:
             _after_interrupt(ctx, echo)
             raise
@@ -376,7 +386,18 @@ def _offset_seed(seed: int | None, offset: int) -> int | None:
     return None if seed is None else (seed + 7919 * offset) % (2**31)
 
 
-def _compose(overrides: Sequence[str]) -> DictConfig:
+def _compose(overrides: Sequence[str], spec: StudySpec | None = None) -> DictConfig:
+    """Every trial's base config; an ``eval/<bench>/…`` objective needs that bench's files."""
+    from rmsweep import names
     from rmsweep.config import compose
 
-    return compose(list(overrides))
+    cfg = compose(list(overrides))
+    for objective in spec.objectives if spec else ():
+        if objective.metric.startswith(names.EVAL_PREFIX):
+            bench = objective.metric.split("/")[1]
+            if cfg.eval[bench] is None:
+                raise SpecError(
+                    f"{spec.source}: objective {objective.metric} needs the {bench} files: "
+                    f"add eval: {{{bench}: PATH}} to the spec or eval.{bench}=PATH to the command"
+                )
+    return cfg

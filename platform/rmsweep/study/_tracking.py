@@ -16,7 +16,7 @@ from rmsweep.study._optuna import redact
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from rmsweep.study._spec import StudySpec
+    from rmsweep.study._spec import Objective, StudySpec
 
 TAG_KIND = "rmsweep.kind"  # study (the parent run) | trial
 TAG_BEST_TRIAL = "rmsweep.best_trial"
@@ -24,6 +24,7 @@ TAG_BEST_RUN = "rmsweep.best_run_id"
 TAG_OPTUNA_STORAGE = "rmsweep.optuna_storage"
 TAG_REASON = "rmsweep.reason"
 OBJECTIVE_PREFIX = "objective/"  # child-run metric: the value Optuna was told
+BEST_PREFIX = "best/"  # parent-run metric: the best value so far, stepped by trial number
 
 
 def client(uri: str) -> MlflowClient:
@@ -31,6 +32,14 @@ def client(uri: str) -> MlflowClient:
     from rmsweep.tracking import tracking_client
 
     return tracking_client(uri)
+
+
+def run_url(mlflow: MlflowClient, run_id: str) -> str:
+    """The run's page in the MLflow UI that shows this tracking store (``rmsweep.links``)."""
+    from rmsweep import links
+
+    experiment_id = mlflow.get_run(run_id).info.experiment_id
+    return links.run_url(links.ui_base(str(mlflow.tracking_uri)), experiment_id, run_id)
 
 
 def ensure_experiment(mlflow: MlflowClient, name: str, artifact_root: str | None) -> str:
@@ -89,11 +98,14 @@ def record_trial_start(
     *,
     group_choices: Mapping[str, Any],
 ) -> None:
-    """Group choices (``template=…``) as params named like the Optuna params."""
+    """Group choices (``template=…``) as params named like the Optuna params (those the run
+    does not hold yet: a veRL trial's record already leads with its swept keys)."""
     from mlflow.entities import Param
 
-    if group_choices:
-        mlflow.log_batch(run_id, params=[Param(k, str(v)) for k, v in group_choices.items()])
+    held = mlflow.get_run(run_id).data.params if group_choices else {}
+    missing = [Param(k, str(v)) for k, v in group_choices.items() if k not in held]
+    if missing:
+        mlflow.log_batch(run_id, params=missing)
 
 
 def record_trial_end(
@@ -130,16 +142,54 @@ def set_parent_state(mlflow: MlflowClient, run_id: str, state: str) -> None:
         finish_run(mlflow, run_id, state)
 
 
+def best_so_far(
+    trials: Sequence[Any], objectives: Sequence[Objective]
+) -> dict[str, list[tuple[int, float]]]:
+    """Each objective's optimisation history: ``(trial number, best value among the complete
+    trials numbered up to it)``, one point per complete trial, by number."""
+    from optuna.trial import TrialState
+
+    complete = sorted(
+        (t for t in trials if t.state == TrialState.COMPLETE and t.values),
+        key=lambda t: t.number,
+    )
+    history: dict[str, list[tuple[int, float]]] = {}
+    for index, objective in enumerate(objectives):
+        pick = max if objective.direction == "maximize" else min
+        points: list[tuple[int, float]] = []
+        for trial in complete:
+            value = float(trial.values[index])
+            points.append((trial.number, pick(points[-1][1], value) if points else value))
+        history[objective.metric] = points
+    return history
+
+
+def record_best_so_far(
+    mlflow: MlflowClient, run_id: str, trials: Sequence[Any], objectives: Sequence[Objective]
+) -> None:
+    """The parent run's ``best/<metric>``, stepped by trial number (its chart is the study's
+    optimisation history); only points not logged yet are added."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    metrics = []
+    for metric, points in best_so_far(trials, objectives).items():
+        key = BEST_PREFIX + metric
+        logged = {(m.step, m.value) for m in mlflow.get_metric_history(run_id, key)}
+        metrics += [Metric(key, v, now, n) for n, v in points if (n, v) not in logged]
+    if metrics:
+        mlflow.log_batch(run_id, metrics=metrics)
+
+
 def record_summary(mlflow: MlflowClient, run_id: str, summary: Mapping[str, Any]) -> None:
-    """Counts, the best trial(s) and their runs on the parent run (``summary.json`` too)."""
+    """Counts, the best trial(s) and their runs on the parent run (``summary.json`` too);
+    the best values themselves are ``record_best_so_far``'s history."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
     metrics = [Metric(f"trials/{k}", float(v), now, 0) for k, v in summary["counts"].items()]
     best = summary.get("best") or []
     if len(best) == 1:
-        for key, value in best[0]["values"].items():
-            metrics.append(Metric(f"best/{key}", float(value), now, 0))
         mlflow.set_tag(run_id, TAG_BEST_TRIAL, str(best[0]["number"]))
         if best[0].get("run_id"):
             mlflow.set_tag(run_id, TAG_BEST_RUN, best[0]["run_id"])

@@ -52,13 +52,22 @@ def load_spec(path: str | Path, *, check_config: bool = True) -> StudySpec:
         text = path.read_text()
     except OSError as err:
         raise SpecError(f"{path}: cannot read the spec: {err.strerror}") from None
-    return parse_spec(text, source=str(path), check_config=check_config)
+    return parse_spec(
+        text, source=str(path), check_config=check_config, base_dir=path.resolve().parent
+    )
 
 
-def parse_spec(text: str, *, source: str = "<spec>", check_config: bool = True) -> StudySpec:
-    """Validate spec text (see :func:`load_spec`)."""
+def parse_spec(
+    text: str,
+    *,
+    source: str = "<spec>",
+    check_config: bool = True,
+    base_dir: Path | None = None,
+) -> StudySpec:
+    """Validate spec text (see :func:`load_spec`); relative paths in it are relative to
+    ``base_dir`` (the spec file's folder; default: the current directory)."""
     doc = load_located(text, source)
-    checker = _Checker(doc, source)
+    checker = _Checker(doc, source, base_dir or Path.cwd())
     spec = checker.build(text, check_config=check_config)
     if checker.problems:
         problems = [text for _, text in sorted(checker.problems, key=lambda p: p[0])]
@@ -117,9 +126,10 @@ def _type_name(kind: type | tuple[type, ...]) -> str:
 class _Checker:
     """Walks a parsed spec, builds the StudySpec and collects every problem."""
 
-    def __init__(self, doc: LocatedYaml, source: str) -> None:
+    def __init__(self, doc: LocatedYaml, source: str, base_dir: Path) -> None:
         self.doc = doc
         self.source = source
+        self.base_dir = base_dir
         self.problems: list[tuple[int, str]] = []
 
     def problem(self, path: tuple[str | int, ...], where: str, message: str) -> None:
@@ -138,6 +148,8 @@ class _Checker:
                 self.problem((key,), str(key), f"unknown key{hint}")
         name = self._name(data)
         base = self._base(data)
+        if base is not None:
+            base = base + self._eval(data)
         objectives = self._objectives(data)
         space = self._space(data)
         sampler = self._component(data, "sampler", SAMPLERS, "tpe")
@@ -258,6 +270,18 @@ class _Checker:
                 f"{metric!r} is not a metric name: use {known} or a full veRL key",
             )
             ok = False
+        elif metric.startswith(names.EVAL_PREFIX):
+            from rmsweep.schema import BENCHMARKS
+
+            bench = metric.split("/")[1]
+            if bench not in BENCHMARKS or metric.count("/") < 2:
+                self.problem(
+                    (*path, "metric"),
+                    f"{where}.metric",
+                    f"{metric!r}: an eval metric is eval/<bench>/<score> with bench one of "
+                    f"{', '.join(BENCHMARKS)} (e.g. eval/rmbench/avg)",
+                )
+                ok = False
         direction = item.get("direction", "maximize")
         if direction not in DIRECTIONS:
             self.problem(
@@ -312,6 +336,39 @@ class _Checker:
             )
             return None
         return value
+
+    def _eval(self, data: Mapping[str, Any]) -> list[str]:
+        """``eval: {rmbench: PATH, limit: N}`` -> ``eval.*`` overrides; paths are relative to
+        the spec's folder (a path given on the command line is relative to the caller's)."""
+        from rmsweep.schema import BENCHMARKS
+        from rmsweep.verl import hydra_value
+
+        value = data.get("eval")
+        if value is None:
+            return []
+        if not isinstance(value, Mapping):
+            self.problem(("eval",), "eval", "must be a mapping, e.g. {rmbench: PATH, limit: 200}")
+            return []
+        overrides = []
+        for key, item in value.items():
+            if key in BENCHMARKS:
+                if not isinstance(item, str) or not item:
+                    self.problem(("eval", key), f"eval.{key}", "must be a file or folder path")
+                    continue
+                path = (self.base_dir / Path(item).expanduser()).resolve()
+                if not path.exists():
+                    self.problem(("eval", key), f"eval.{key}", f"no such file or folder: {path}")
+                overrides.append(f"eval.{key}={hydra_value(str(path))}")
+            elif key in ("limit", "batch_size", "max_new_tokens"):
+                if isinstance(item, bool) or not isinstance(item, int) or item < 1:
+                    self.problem(("eval", key), f"eval.{key}", f"{item!r} must be an integer >= 1")
+                    continue
+                overrides.append(f"eval.{key}={item}")
+            else:
+                known = (*BENCHMARKS, "limit", "batch_size", "max_new_tokens")
+                hint = did_you_mean(str(key), known) or f" (known: {', '.join(known)})"
+                self.problem(("eval", key), f"eval.{key}", f"unknown key{hint}")
+        return overrides
 
     def _storage(self, data: Mapping[str, Any]) -> str | None:
         value = data.get("storage")
@@ -566,6 +623,17 @@ class _Checker:
         n_trials: int | None,
     ) -> None:
         multi = len(objectives) > 1
+        if (
+            objectives
+            and objectives[0].metric.startswith(names.EVAL_PREFIX)
+            and pruner.name != "none"
+        ):
+            self.problem(
+                ("pruner",),
+                "pruner",
+                f"{objectives[0].metric} is measured once, after training: a pruner needs a "
+                "per-step curve (set pruner: none, or list val/acc first)",
+            )
         if multi and pruner.name != "none":
             self.problem(
                 ("pruner",),

@@ -154,8 +154,9 @@ class SleepJobRunner:
         self.client.log_batch(run_id, params=[Param(k, v) for k, v in trial_params.items()])
         command = [sys.executable, "-m", SLEEP_JOB_MODULE, "--step-s", str(plan.step_s)]
         for short, values in plan.curves.items():
-            key = names.metric_key(short, self.data_source)
-            command += ["--metric", f"{key}={','.join(map(str, values))}"]
+            # Like a veRL run: the short name and veRL's key, step by step (short first).
+            for key in dict.fromkeys([short, names.metric_key(short, self.data_source)]):
+                command += ["--metric", f"{key}={','.join(map(str, values))}"]
         command += ["--exit-code", str(plan.exit_code), "--tail-s", str(plan.tail_s)]
         env = {"MLFLOW_TRACKING_URI": self.tracking_uri, "MLFLOW_RUN_ID": run_id}
         try:

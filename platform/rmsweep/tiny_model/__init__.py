@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rmsweep.tiny_model._build import CODE_VERSION, TinyModel, build_tiny_model
 from rmsweep.tiny_model._data import PARSERS, answer_text, parse_answer
+from rmsweep.tiny_model._untrained import save_untrained
 
 __all__ = [
     "CODE_VERSION",
@@ -17,4 +18,5 @@ __all__ = [
     "answer_text",
     "build_tiny_model",
     "parse_answer",
+    "save_untrained",
 ]

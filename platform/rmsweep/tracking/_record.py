@@ -18,6 +18,7 @@ from rmsweep.tracking._provenance import (
 )
 from rmsweep.tracking._secrets import (
     config_secret_values,
+    is_secret_name,
     mask_config,
     mask_overrides,
     override_secret_values,
@@ -56,6 +57,7 @@ def record_run(
     texts: Mapping[str, tuple[str, str]] = {},  # noqa: B006 - read only
     datasets: Sequence[DatasetRef] = (),
     parent_run_id: str | None = None,
+    lead_params: Mapping[str, str] = {},  # noqa: B006 - read only
 ) -> str:
     """Create the MLflow run of one training run with everything known before its job starts.
 
@@ -78,6 +80,8 @@ def record_run(
             ``{"reward": ("reward/pointwise.py", source), "template": ("template.txt", t)}``.
         datasets: the prepared data files.
         parent_run_id: the study's parent run, for trials.
+        lead_params: params logged first, before the flattened config (a trial's swept
+            keys: the MLflow UI lists params in the order they were logged).
 
     Returns:
         The run id.
@@ -100,7 +104,10 @@ def record_run(
         experiment_id,
         run_name=run_name,
         tags=all_tags,
-        params=flatten_params(config),
+        params={
+            **{k: v for k, v in lead_params.items() if not is_secret_name(k)},
+            **flatten_params(config),
+        },
         parent_run_id=parent_run_id,
     )
 

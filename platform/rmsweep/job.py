@@ -1,0 +1,85 @@
+"""The Ray job of one run: veRL GRPO training, then the trained model's export and evaluation.
+
+``python -m rmsweep.job '<JobSpec as JSON>'`` runs ``verl.trainer.main_ppo`` as a child
+process (Ray stops the job and its children together), moves the saved actor out as a
+Hugging Face folder (``rmsweep.checkpoint``), and, when the config names benchmarks, judges
+that model on them on the job's own resources, logging ``eval/…`` metrics into the run
+(``MLFLOW_RUN_ID``). A failure in either step fails the job, with the reason on the run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENTRY_MODULE = "verl.trainer.main_ppo"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What the job does after veRL's own overrides: where the model goes, what judges it."""
+
+    main_ppo: list[str]
+    verl_checkpoint_dir: str
+    model_dir: str
+    artifact_max_mb: float
+    eval: dict[str, Any] | None = field(default=None)  # evaluation.EvalSettings as a dict
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m rmsweep.job '<JobSpec JSON>'", file=sys.stderr)
+        return 2
+    spec = JobSpec(**json.loads(args[0]))
+    code = subprocess.call([sys.executable, "-m", ENTRY_MODULE, *spec.main_ppo])
+    if code != 0:
+        return code
+    return after_training(spec)
+
+
+def after_training(spec: JobSpec) -> int:
+    """Export and record the checkpoint, then evaluate it; the reason goes on the run."""
+    from rmsweep import checkpoint, names
+    from rmsweep.tracking import tracking_client
+
+    client = tracking_client(os.environ["MLFLOW_TRACKING_URI"])
+    run_id = os.environ["MLFLOW_RUN_ID"]
+    step = "exporting the checkpoint"
+    try:
+        model_dir = checkpoint.export(Path(spec.verl_checkpoint_dir), Path(spec.model_dir))
+        checkpoint.record(client, run_id, model_dir, artifact_max_mb=spec.artifact_max_mb)
+        print(f"rmsweep: trained model saved to {model_dir}", flush=True)
+        if spec.eval:
+            from rmsweep import evaluation
+
+            step = "evaluating the trained model"
+            settings = evaluation.EvalSettings.from_dict(spec.eval)
+            report = evaluation.evaluate(settings, evaluation.ModelSpec.from_path(model_dir))
+            evaluation.log_report(client, run_id, report, step=final_step(client, run_id))
+            print(evaluation.summary_line(report), flush=True)
+    except Exception as err:  # any failure is the run's: recorded, then the job fails
+        reason = f"{step} failed: {type(err).__name__}: {err}".splitlines()[0][:5000]
+        client.set_tag(run_id, names.TAG_FAILURE, reason)
+        print(f"rmsweep: {reason}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def final_step(client: Any, run_id: str) -> int:
+    """The last training step logged (eval metrics sit at the step of the model they judge)."""
+    run = client.get_run(run_id)
+    steps = [m.step for m in client.get_metric_history(run_id, "training/global_step")]
+    return max(steps, default=int(run.data.metrics.get("training/global_step", 0)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
