@@ -1,6 +1,6 @@
 """Study controller overhead and slot utilisation, against a plain Optuna loop in the same run.
 
-Training is replaced by sleep jobs of uneven, seeded lengths (``rmsweep.study.testing``:
+Training is replaced by sleep jobs of uneven, seeded lengths (``rmsweep.testing``:
 ``SleepJobRunner``; each job logs its metric into its real MLflow run). Every row runs the
 same trials on the same number of slots:
 
@@ -96,7 +96,7 @@ def run_platform(
 
     from rmsweep.launch import RayLauncher
     from rmsweep.study import launch_study, parse_spec
-    from rmsweep.study.testing import ProcessLauncher, SleepJobRunner, SleepPlan
+    from rmsweep.testing import ProcessLauncher, SleepJobRunner, SleepPlan
 
     calls = iter(durations)
 
@@ -148,7 +148,7 @@ def run_baseline(durations: list[float], slots: int, tmp: Path) -> list[Timing]:
         sampled = time.time()
         lr = trial.suggest_float("trainer.lr", 1e-4, 1e-2, log=True)
         command = [
-            sys.executable, "-m", "rmsweep.study._sleep_job", "--no-mlflow",
+            sys.executable, "-m", "rmsweep.testing._sleep_job", "--no-mlflow",
             "--step-s", str(durations[trial.number]), "--metric", f"val/acc={lr}",
         ]  # fmt: skip
         out = subprocess.run(command, capture_output=True, text=True, check=True).stdout

@@ -19,7 +19,7 @@ class TableCache(Generic[T]):
 
     def __init__(self, build: Callable[[dict[str, Any]], T]) -> None:
         self._build = build
-        self._tables: dict[tuple, T] = {}
+        self._tables: dict[tuple[Any, ...], T] = {}
         self._last: tuple[dict[str, Any] | None, T | None] = (None, None)
 
     def get(self, kwargs: dict[str, Any]) -> T:

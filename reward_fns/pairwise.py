@@ -50,7 +50,7 @@ def compute_score(
     data_source: str,
     solution_str: str,
     ground_truth: str,
-    extra_info: dict | None = None,
+    extra_info: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> dict[str, float]:
     """Score one pairwise verdict against the preferred response (veRL 0.9.1's signature).

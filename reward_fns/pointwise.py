@@ -35,7 +35,7 @@ def _build_table(kwargs: dict[str, Any]) -> _Table:
     if unknown:
         raise ValueError(f"unknown pointwise reward kwarg(s) {unknown}; valid: {list(KWARGS)}")
     params = {**DEFAULTS, **{key: kwargs[key] for key in DEFAULTS if key in kwargs}}
-    shape, k, sigma, lo, hi = check_params(**params)  # type: ignore[arg-type]
+    shape, k, sigma, lo, hi = check_params(**params)
     if hi - lo > MAX_SCALE_WIDTH:
         raise ValueError(
             f"reward kwargs scale_min..scale_max span at most {MAX_SCALE_WIDTH} points "
@@ -61,7 +61,9 @@ def _build_table(kwargs: dict[str, Any]) -> _Table:
     return rows, score_lookup(lo, hi), lo, hi
 
 
-def _truth_row(rows: dict, ground_truth: Any, lo: int, hi: int) -> dict:
+def _truth_row(
+    rows: dict[Any, dict[int | None, dict[str, float]]], ground_truth: Any, lo: int, hi: int
+) -> dict[int | None, dict[str, float]]:
     try:
         return rows[str(ground_truth).strip()]
     except KeyError:
@@ -77,7 +79,7 @@ def compute_score(
     data_source: str,
     solution_str: str,
     ground_truth: int | str,
-    extra_info: dict | None = None,
+    extra_info: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> dict[str, float]:
     """Score one pointwise output against the true score (veRL 0.9.1's reward signature).

@@ -35,8 +35,8 @@ def naive_parse_score(text: str, *, scale_min: int = 0, scale_max: int = 4) -> i
     contents = _final_contents(text, "score")
     if contents is None:
         return None
-    values = {c.strip() for c in contents}
-    values = {int(v) if _DIGITS.fullmatch(v) else None for v in values}
+    stripped = {c.strip() for c in contents}
+    values = {int(v) if _DIGITS.fullmatch(v) else None for v in stripped}
     if len(values) != 1:
         return None
     value = values.pop()
@@ -59,7 +59,7 @@ def naive_compute_score(
     data_source: str,
     solution_str: str,
     ground_truth: int | str,
-    extra_info: dict | None = None,
+    extra_info: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> dict[str, float]:
     """Reference for :func:`reward_fns.pointwise.compute_score`, computed afresh each call."""

@@ -17,12 +17,20 @@ import math
 
 SHAPES = ("linear", "exponential", "gaussian", "exact")
 
+# The one home of the shapes and their defaults: rmsweep's config schema (``RewardConf``) reads
+# them from here, since this package may not import rmsweep.
+DEFAULT_SHAPE = "exact"
+DEFAULT_K = 2.0
+DEFAULT_SIGMA = 1.0
+SCALE_MIN = 0  # the score scale
+SCALE_MAX = 4
+
 DEFAULTS: dict[str, object] = {
-    "shape": "exact",
-    "k": 2.0,
-    "sigma": 1.0,
-    "scale_min": 0,
-    "scale_max": 4,
+    "shape": DEFAULT_SHAPE,
+    "k": DEFAULT_K,
+    "sigma": DEFAULT_SIGMA,
+    "scale_min": SCALE_MIN,
+    "scale_max": SCALE_MAX,
 }
 
 
@@ -71,11 +79,11 @@ def check_params(
 def shape_reward(
     error: float,
     *,
-    shape: str = "exact",
-    k: float = 2.0,
-    sigma: float = 1.0,
-    scale_max: int = 4,
-    scale_min: int = 0,
+    shape: str = DEFAULT_SHAPE,
+    k: float = DEFAULT_K,
+    sigma: float = DEFAULT_SIGMA,
+    scale_max: int = SCALE_MAX,
+    scale_min: int = SCALE_MIN,
 ) -> float:
     """The reward in ``[0, 1]`` for a prediction ``error`` score points off the truth.
 

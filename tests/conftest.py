@@ -1,7 +1,17 @@
-"""Shared fixtures: every test gets its own work directory (sqlite stores, caches, data)."""
+"""Shared fixtures and the test tiers.
+
+- Tiers follow the folders: everything under tests/integration/ is marked ``integration``
+  (real processes, Ray, veRL, PostgreSQL); ``pytest -m "not integration"`` is the fast tier.
+- Every test gets its own work directory (sqlite stores, caches, data): ``workdir``.
+- A guard fails any test that leaves an MLflow run RUNNING in a store it used, or an active
+  (fluent) run open; a test that means to (a simulated crash) says so with
+  ``@pytest.mark.leaves_mlflow_run_running``.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +21,89 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
 ULTRAFEEDBACK = SHARED / "data" / "ultrafeedback"
+INTEGRATION = Path(__file__).resolve().parent / "integration"
+pytest_plugins = (
+    "pytester",
+)  # tests/integration/test_conftest_guard.py runs the guard on a sample
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if INTEGRATION in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+# --- the MLflow guard ------------------------------------------------------------------------
+# Every MlflowClient call (the fluent API's too) reaches its store through
+# TrackingServiceClient.store: wrapping that property records the tracking URIs the current
+# test used, whenever its client was made. MLflow is patched only once a test has imported
+# it, so tests that never touch MLflow pay nothing.
+_used_uris: set[str] = set()
+_patched = False
+
+
+def _record_tracking_uris() -> None:
+    global _patched
+    if _patched or "mlflow" not in sys.modules:
+        return
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+
+    store = TrackingServiceClient.store
+
+    def recording_store(self: TrackingServiceClient) -> object:
+        _used_uris.add(str(self.tracking_uri))
+        return store.fget(self)  # type: ignore[misc]
+
+    TrackingServiceClient.store = property(recording_store)  # type: ignore[method-assign]
+    _patched = True
+
+
+def _running_runs(uri: str) -> list[str]:
+    """``run_id (name)`` of each RUNNING run in the store at ``uri``."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+        if not path.is_file():
+            return []
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
+                return []
+            rows = db.execute(
+                "SELECT run_uuid, name FROM runs "
+                "WHERE status = 'RUNNING' AND lifecycle_stage = 'active'"
+            ).fetchall()
+        return [f"{run_id} ({name})" for run_id, name in rows]
+    if not uri.startswith(("postgresql", "mysql")):
+        return []  # a server may be gone by now; file stores are not used here
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(ids, "attributes.status = 'RUNNING'") if ids else []
+    return [f"{r.info.run_id} ({r.info.run_name})" for r in runs]
+
+
+@pytest.fixture(autouse=True)
+def _no_mlflow_run_left_open(request: pytest.FixtureRequest) -> Iterator[None]:
+    _record_tracking_uris()
+    _used_uris.clear()
+    yield
+    _record_tracking_uris()
+    problems = []
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        active = mlflow.active_run()
+        if active is not None:
+            mlflow.end_run()  # not to leak into the next test
+            problems.append(f"an active MLflow run was left open: {active.info.run_id}")
+    if request.node.get_closest_marker("leaves_mlflow_run_running") is None:
+        for uri in sorted(_used_uris):
+            left = _running_runs(uri)
+            if left:
+                problems.append(f"MLflow runs left RUNNING in {uri}: {', '.join(left)}")
+    _used_uris.clear()
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)
 
 
 @pytest.fixture

@@ -21,7 +21,6 @@ from rmsweep.errors import CheckpointError
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-ARTIFACT_DIR = "checkpoint"
 MODEL_DIR = "model"  # inside <workdir>/checkpoints/<run_id>/
 _STEP_DIR = re.compile(r"^global_step_(\d+)$")
 
@@ -83,8 +82,8 @@ def record(client: MlflowClient, run_id: str, model_dir: Path, *, artifact_max_m
     client.set_tag(run_id, names.TAG_CHECKPOINT, str(Path(model_dir).resolve()))
     if folder_mb(model_dir) > artifact_max_mb:
         return False
-    client.log_artifacts(run_id, str(model_dir), ARTIFACT_DIR)
-    client.set_tag(run_id, names.TAG_CHECKPOINT_ARTIFACT, ARTIFACT_DIR)
+    client.log_artifacts(run_id, str(model_dir), names.CHECKPOINT_ARTIFACT)
+    client.set_tag(run_id, names.TAG_CHECKPOINT_ARTIFACT, names.CHECKPOINT_ARTIFACT)
     return True
 
 

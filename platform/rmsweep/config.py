@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -66,7 +66,8 @@ def from_container(data: Any, *, source: str = "config") -> DictConfig:
     """Check a plain (or YAML-loaded) config against the schema, resolve and validate it."""
     _register_resolvers()
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(RunConf), data)
+        # Merging into the structured RunConf (a mapping) gives a DictConfig.
+        merged = cast(DictConfig, OmegaConf.merge(OmegaConf.structured(RunConf), data))
         OmegaConf.resolve(merged)
         _absolute_eval_paths(merged)
     except OmegaConfBaseException as err:

@@ -1,4 +1,5 @@
-"""The error hierarchy. Every user-facing failure is one of these, with a one-line message."""
+"""The error hierarchy. Every user-facing failure is one of these, with a one-line message
+that names the value at fault and the way out."""
 
 from __future__ import annotations
 
@@ -23,6 +24,19 @@ class SpecError(RmsweepError):
 
 class LaunchError(RmsweepError):
     """A Ray job could not be started, or ended badly."""
+
+    exit_code = 1
+
+
+class StudyInterrupted(LaunchError):
+    """Ctrl-C (or SIGTERM) stopped a study's controller after it killed its running trials."""
+
+    exit_code = 130
+
+
+class StorageError(RmsweepError):
+    """An Optuna storage or MLflow tracking store cannot be reached or used (names its URL,
+    password hidden)."""
 
     exit_code = 1
 

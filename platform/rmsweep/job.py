@@ -13,25 +13,11 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+
+from rmsweep.verl import JobSpec
 
 ENTRY_MODULE = "verl.trainer.main_ppo"
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    """What the job does after veRL's own overrides: where the model goes, what judges it."""
-
-    main_ppo: list[str]
-    verl_checkpoint_dir: str
-    model_dir: str
-    artifact_max_mb: float
-    eval: dict[str, Any] | None = field(default=None)  # evaluation.EvalSettings as a dict
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,21 +50,14 @@ def after_training(spec: JobSpec) -> int:
             step = "evaluating the trained model"
             settings = evaluation.EvalSettings.from_dict(spec.eval)
             report = evaluation.evaluate(settings, evaluation.ModelSpec.from_path(model_dir))
-            evaluation.log_report(client, run_id, report, step=final_step(client, run_id))
+            evaluation.log_report(client, run_id, report)
             print(evaluation.summary_line(report), flush=True)
     except Exception as err:  # any failure is the run's: recorded, then the job fails
         reason = f"{step} failed: {type(err).__name__}: {err}".splitlines()[0][:5000]
-        client.set_tag(run_id, names.TAG_FAILURE, reason)
+        client.set_tag(run_id, names.TAG_REASON, reason)
         print(f"rmsweep: {reason}", file=sys.stderr, flush=True)
         return 1
     return 0
-
-
-def final_step(client: Any, run_id: str) -> int:
-    """The last training step logged (eval metrics sit at the step of the model they judge)."""
-    run = client.get_run(run_id)
-    steps = [m.step for m in client.get_metric_history(run_id, "training/global_step")]
-    return max(steps, default=int(run.data.metrics.get("training/global_step", 0)))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Names shared by every part: MLflow tags, short metric names and their veRL keys.
+"""Names shared by every part: MLflow tags, Optuna user attrs, Ray job states, run states,
+short metric names and their veRL keys.
 
 One home for the vocabulary, so specs, reports and the controller speak the same language.
 """
@@ -24,11 +25,63 @@ TAG_REWARD_SHAPE = "rmsweep.reward_shape"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_CHECKPOINT = "rmsweep.checkpoint"  # absolute path of the run's Hugging Face model folder
 TAG_CHECKPOINT_ARTIFACT = "rmsweep.checkpoint_artifact"  # its artifact folder, when logged
-TAG_FAILURE = "rmsweep.failure"  # why a run failed
+TAG_REASON = "rmsweep.reason"  # why a run (or trial) failed, was pruned or killed
+TAG_DATA_SOURCE = "rmsweep.data_source"
+TAG_MODEL_PATH = "rmsweep.model_path"
+TAG_REPRODUCE_MISMATCHES = "rmsweep.reproduce_mismatches"  # digests that differed (--force)
+TAG_PROMPT = "rmsweep.prompt"  # prompts:/<name>/<version> of the run's template
+TAG_DIGEST = "rmsweep.digest"  # a full sha256: on a dataset input, on a prompt version
 PACKAGE_TAG_PREFIX = "rmsweep.pkg."  # + package name: its installed version
 DIGEST_TAG_PREFIX = "rmsweep.digest."  # + code | data.train | data.val | reward | template | config
+# A study's runs.
+TAG_KIND = "rmsweep.kind"  # study (the parent run) | trial
+TAG_BEST_TRIAL = "rmsweep.best_trial"  # on the parent run
+TAG_BEST_RUN = "rmsweep.best_run_id"  # on the parent run
+TAG_OPTUNA_STORAGE = "rmsweep.optuna_storage"  # on the parent run, password hidden
+JOB_METADATA_RUN_ID = "rmsweep.run_id"  # Ray job metadata: the run the job logs into
 
+# --- run states (tag rmsweep.state) --------------------------------------------------------
 STATES = ("running", "complete", "pruned", "failed", "killed")
+
+# --- Ray job states (``RayLauncher.status``) -------------------------------------------------
+JOB_PENDING = "PENDING"
+JOB_RUNNING = "RUNNING"
+JOB_SUCCEEDED = "SUCCEEDED"
+JOB_FAILED = "FAILED"
+JOB_STOPPED = "STOPPED"
+JOB_STATUSES = (JOB_PENDING, JOB_RUNNING, JOB_SUCCEEDED, JOB_FAILED, JOB_STOPPED)
+JOB_TERMINAL = frozenset({JOB_SUCCEEDED, JOB_FAILED, JOB_STOPPED})
+
+# --- Optuna user attrs ---------------------------------------------------------------------
+# On a trial (written by the study controller).
+ATTR_RUN_ID = "mlflow_run_id"
+ATTR_RUN_URL = "mlflow_run_url"  # the run's page in the MLflow UI (rmsweep.links)
+ATTR_JOB_ID = "ray_job_id"
+ATTR_FINAL_STEP = "rmsweep.final_step"  # the step of the trial's last validation
+ATTR_STATE = "rmsweep.state"  # complete | pruned | failed | killed (running while it runs)
+ATTR_REASON = "rmsweep.reason"
+ATTR_RETRY_OF = "rmsweep.retry_of"
+ATTR_ATTEMPT = "rmsweep.attempt"
+ATTR_OVERRIDES = "rmsweep.overrides"
+# On a study (written once by its creator).
+STUDY_SPEC = "rmsweep.spec"
+STUDY_SPEC_SOURCE = "rmsweep.spec_source"
+STUDY_OVERRIDES = "rmsweep.overrides"
+STUDY_TRACKING_URI = "rmsweep.tracking_uri"
+STUDY_EXPERIMENT_ID = "rmsweep.experiment_id"
+STUDY_PARENT_RUN = "rmsweep.parent_run_id"
+STUDY_OBJECTIVE_KEYS = "rmsweep.objective_keys"
+STUDY_N_TRIALS = "rmsweep.n_trials"  # the budget (the spec's, or --trials)
+
+# --- MLflow artifacts (paths inside a run's artifact root) ----------------------------------
+CONFIG_ARTIFACT = "config/resolved.yaml"  # the resolved Hydra config
+OVERRIDES_ARTIFACT = "config/overrides.txt"
+VERL_CONFIG_ARTIFACT = "config/verl.yaml"  # veRL's own config, as its trainer saw it
+DIFF_ARTIFACT = "code/git.diff"  # uncommitted changes at launch
+REQUIREMENTS_ARTIFACT = "env/requirements.txt"
+CHECKPOINT_ARTIFACT = "checkpoint"  # the trained model's Hugging Face folder, when small
+JUDGMENTS_ARTIFACT = "eval/judgments.json"  # per-item benchmark judgments (an MLflow table)
+SCORES_ARTIFACT = "eval/scores.json"
 
 # --- metrics -------------------------------------------------------------------------------
 # veRL logs validation metrics as ``val-core/<data_source>/acc/mean@1`` (the core variable,
@@ -36,7 +89,12 @@ STATES = ("running", "complete", "pruned", "failed", "killed")
 # logger stores '@' as '_at_' and any other character outside [/\w.\- :] as '_'.
 # Users and specs say ``val/<name>``.
 VAL_PREFIX = "val/"
+OBJECTIVE_PREFIX = "objective/"  # a trial run's metric: the value Optuna was told
+BEST_PREFIX = "best/"  # a parent run's metric: the best value so far, stepped by trial number
 EVAL_PREFIX = "eval/"  # eval/<bench>/…: benchmark scores of the trained model (rmsweep.evaluation)
+BASELINE_METRIC_PREFIX = (
+    "baseline/"  # baseline/<length|random>/<bench>/…: the same scores of a baseline
+)
 VAL_CORE_VARIABLE = "acc"
 TRAIN_ALIASES = {
     "train/reward": "critic/score/mean",

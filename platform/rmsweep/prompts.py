@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from rmsweep import names
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import PromptVersion
 
 PROMPT_PREFIX = "rmsweep-"
-TAG_PROMPT = "rmsweep.prompt"  # on a run: prompts:/<name>/<version>
-TAG_TEXT_DIGEST = "rmsweep.digest"  # on a prompt version: sha256 of its text
 LINKED_PROMPTS_TAG = "mlflow.linkedPrompts"  # MLflow's run -> prompt versions link
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")  # MLflow's prompt-name rule
 
@@ -53,7 +53,7 @@ def register_template(client: MlflowClient, template_name: str, text: str) -> Pr
             name,
             text,
             commit_message=f"rmsweep template {template_name}, sha256 {digest[:12]}",
-            tags={TAG_TEXT_DIGEST: digest},
+            tags={names.TAG_DIGEST: digest},
         )
     except MlflowException:  # another process created the prompt first: use its version
         pass
@@ -90,7 +90,7 @@ def link_to_run(client: MlflowClient, run_id: str, version: PromptVersion) -> No
 
     current = client.get_run(run_id).data.tags.get(LINKED_PROMPTS_TAG)
     linked = update_linked_prompts_tag(current, [version])
-    tags = [RunTag(TAG_PROMPT, version_uri(version)), RunTag(LINKED_PROMPTS_TAG, linked)]
+    tags = [RunTag(names.TAG_PROMPT, version_uri(version)), RunTag(LINKED_PROMPTS_TAG, linked)]
     client.log_batch(run_id, tags=tags)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -45,7 +45,7 @@ def run_tags(cfg: DictConfig) -> dict[str, str]:
             if cfg.template.task == "pairwise"
             else cfg.reward.shape
         ),
-        "rmsweep.data_source": cfg.data.name,
+        names.TAG_DATA_SOURCE: cfg.data.name,
     }
 
 
@@ -110,7 +110,7 @@ def record(
     """
     from rmsweep import prompts, templates, tracking
 
-    all_tags = {**run_tags(cfg), "rmsweep.model_path": inputs.model_path, **tags}
+    all_tags = {**run_tags(cfg), names.TAG_MODEL_PATH: inputs.model_path, **tags}
     if inputs.model_digest:
         all_tags[names.DIGEST_TAG_PREFIX + "model"] = inputs.model_digest
     data = inputs.data
@@ -119,7 +119,7 @@ def record(
         client,
         experiment_id,
         run_name=run_name,
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)),
         overrides=overrides,
         tags=all_tags,
         lead_params=lead_params or {},

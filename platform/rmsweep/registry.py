@@ -29,8 +29,8 @@ def register_checkpoint(
     folder = checkpoint.locate(client, run_id, download_to=download_to)
     run = client.get_run(run_id)
     if not run.data.tags.get(names.TAG_CHECKPOINT_ARTIFACT):
-        client.log_artifacts(run_id, str(folder), checkpoint.ARTIFACT_DIR)
-        client.set_tag(run_id, names.TAG_CHECKPOINT_ARTIFACT, checkpoint.ARTIFACT_DIR)
+        client.log_artifacts(run_id, str(folder), names.CHECKPOINT_ARTIFACT)
+        client.set_tag(run_id, names.TAG_CHECKPOINT_ARTIFACT, names.CHECKPOINT_ARTIFACT)
     try:
         client.create_registered_model(model_name)
     except MlflowException as err:
@@ -55,7 +55,7 @@ def register_checkpoint(
     )
     return client.create_model_version(
         model_name,
-        source=f"runs:/{run_id}/{checkpoint.ARTIFACT_DIR}",
+        source=f"runs:/{run_id}/{names.CHECKPOINT_ARTIFACT}",
         run_id=run_id,
         tags=tags,
         description=f"trained model of run {run_id} ({run.info.run_name})",

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rmsweep import names
 from rmsweep.errors import ReproduceError
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from omegaconf import DictConfig
 
 
 @dataclass
@@ -33,7 +38,7 @@ class Reproduction:
         }
 
 
-def load_record(run_id: str, tracking_uri: str | None = None):
+def load_record(run_id: str, tracking_uri: str | None = None) -> tuple[Run, DictConfig]:
     """The recorded run and its resolved config (``config/resolved.yaml``)."""
     import mlflow
     from mlflow.exceptions import MlflowException
@@ -49,7 +54,7 @@ def load_record(run_id: str, tracking_uri: str | None = None):
     return run, load_resolved(text, source=f"run {run_id} config/resolved.yaml")
 
 
-def check_digests(run, cfg, tracking_uri: str | None = None) -> list[str]:
+def check_digests(run: Run, cfg: DictConfig, tracking_uri: str | None = None) -> list[str]:
     """Names of the digests (code, reward, template, data) that differ from the record, and
     ``prompt`` when the run's Prompt Registry version no longer holds the template's text."""
     from rmsweep.record import CHECKED_DIGESTS, current_digests, prepare_inputs
@@ -66,12 +71,12 @@ def check_digests(run, cfg, tracking_uri: str | None = None) -> list[str]:
     return changed
 
 
-def prompt_matches(run, cfg, tracking_uri: str | None = None) -> bool:
+def prompt_matches(run: Run, cfg: DictConfig, tracking_uri: str | None = None) -> bool:
     """The prompt version the run recorded (tag ``rmsweep.prompt``) holds the template text a
     new run of ``cfg`` would use (True for runs recorded before prompts were registered)."""
     from rmsweep import prompts, templates, tracking
 
-    uri = run.data.tags.get(prompts.TAG_PROMPT)
+    uri = run.data.tags.get(names.TAG_PROMPT)
     if uri is None:
         return True
     client = tracking.tracking_client(tracking_uri or cfg.tracking.uri)
@@ -95,7 +100,7 @@ def reproduce(run_id: str, *, force: bool = False, tracking_uri: str | None = No
         )
     tags = {names.TAG_REPRODUCES: run_id}
     if mismatches:
-        tags["rmsweep.reproduce_mismatches"] = ",".join(mismatches)
+        tags[names.TAG_REPRODUCE_MISMATCHES] = ",".join(mismatches)
     with make_launcher(cfg) as launcher:
         handle = start_run(cfg, overrides=[f"reproduce:{run_id}"], launcher=launcher, tags=tags)
         result = wait(handle)

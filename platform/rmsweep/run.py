@@ -2,12 +2,16 @@
 
 ``start_run`` records everything in MLflow *before* the job starts, then submits the job and
 returns a ``RunHandle``; the CLI waits on it, the study controller polls many at once.
+
+A run is ended once, by its owner: the handle for ``rmsweep run train`` and ``reproduce``,
+the study controller for a trial (``start_run(ends_run=False)``; it tells Optuna first, then
+ends the run). Both judge a job that logged no objective by :func:`missing_objective`.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,10 +25,16 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from rmsweep.launch import RayLauncher
+    from rmsweep.verl import JobInputs
 
 # Ray job status -> how the run ends.
-_END_STATE = {"SUCCEEDED": "complete", "FAILED": "failed", "STOPPED": "killed"}
-TERMINAL = frozenset(_END_STATE)
+END_STATE = {
+    names.JOB_SUCCEEDED: "complete",
+    names.JOB_FAILED: "failed",
+    names.JOB_STOPPED: "killed",
+}
+# What a run outside a study must log to count as a result.
+RUN_OBJECTIVE = names.VAL_PREFIX + names.VAL_CORE_VARIABLE
 
 
 @dataclass
@@ -35,10 +45,39 @@ class RunResult:
     job_id: str | None
     state: str  # complete | pruned | failed | killed
     metrics: dict[str, float] = field(default_factory=dict)
+    reason: str | None = None  # why it is not complete, when known
+
+
+def missing_objective(
+    logged: Collection[str], objectives: Sequence[str], data_source: str
+) -> str | None:
+    """Why a job that succeeded is not a result: it logged no value of an objective.
+
+    veRL carries on without MLflow when its logger fails, so a successful job may have logged
+    nothing. The one rule for it, used by ``rmsweep run`` (objective ``val/acc``) and by the
+    study controller (the spec's objectives).
+
+    Args:
+        logged: the run's metric keys (``run.data.metrics``).
+        objectives: short names (``val/acc``) or full keys.
+        data_source: the run's validation data (``cfg.data.name``).
+
+    Returns:
+        None when every objective was logged, else the reason naming the first missing one.
+    """
+    for metric in objectives:
+        key = names.metric_key(metric, data_source)
+        if key not in logged:
+            return f"the job succeeded but logged no {metric} ({key})"
+    return None
 
 
 class RunHandle:
-    """A started run. Poll it, read its metric history from MLflow, stop it or finish it."""
+    """A started run. Poll it, read its metric history from MLflow, stop it or finish it.
+
+    ``ends_run``: whether ``stop`` and ``finish`` end the MLflow run (``rmsweep run``), or
+    leave that to the caller (the study controller, after it told Optuna).
+    """
 
     def __init__(
         self,
@@ -48,10 +87,12 @@ class RunHandle:
         job_id: str,
         launcher: RayLauncher,
         client: MlflowClient,
+        ends_run: bool = True,
     ) -> None:
         self.cfg = cfg
         self.run_id = run_id
         self.job_id = job_id
+        self.ends_run = ends_run
         self._launcher = launcher
         self._client = client
         self._result: RunResult | None = None
@@ -67,17 +108,17 @@ class RunHandle:
         return sorted((p.step, p.value) for p in points)
 
     def stop(self, state: str = "killed") -> RunResult:
-        """Stop the job and end the run as ``killed`` or ``pruned``."""
+        """Stop the job; the run's end state is ``killed`` or ``pruned``."""
         if self._result is None:
             self._launcher.stop(self.job_id)
         return self._finalize(state)
 
     def finish(self) -> RunResult:
-        """After the job ended: attach its log, derived metrics and the final state."""
+        """After the job ended: attach its log and final job status; the run's end state."""
         status = self.poll()
-        if status not in TERMINAL:
+        if status not in names.JOB_TERMINAL:
             raise LaunchError(f"job {self.job_id} is still {status}; stop it or wait for it")
-        return self._finalize(_END_STATE[status])
+        return self._finalize(END_STATE[status])
 
     def _finalize(self, state: str) -> RunResult:
         if self._result is not None:
@@ -92,14 +133,15 @@ class RunHandle:
         tracking.log_text_artifact(client, run_id, log_text, "job/job.log")
         client.set_tag(run_id, names.TAG_JOB_STATUS, self._launcher.status(self.job_id))
         metrics = dict(client.get_run(run_id).data.metrics)
-        acc_key = names.metric_key("val/acc", self.cfg.data.name)
-        if state == "complete" and acc_key not in metrics:
-            # veRL carries on without MLflow when its logger fails: a run with no
-            # validation metric recorded is not a result.
-            client.set_tag(run_id, names.TAG_FAILURE, f"job ended without logging {acc_key}")
-            state = "failed"
-        tracking.finish_run(client, run_id, state)
-        self._result = RunResult(run_id=run_id, job_id=self.job_id, state=state, metrics=metrics)
+        reason = None
+        if self.ends_run:
+            if state == "complete":
+                reason = missing_objective(metrics, [RUN_OBJECTIVE], self.cfg.data.name)
+                state = "failed" if reason else state
+            if reason:
+                client.set_tag(run_id, names.TAG_REASON, reason)
+            tracking.finish_run(client, run_id, state)
+        self._result = RunResult(run_id, self.job_id, state, metrics, reason)
         return self._result
 
 
@@ -123,6 +165,7 @@ def start_run(
     tags: Mapping[str, str] | None = None,
     parent_run_id: str | None = None,
     swept: Sequence[str] = (),
+    ends_run: bool = True,
 ) -> RunHandle:
     """Prepare data and model, create the MLflow run with its full record, submit the job.
 
@@ -133,10 +176,12 @@ def start_run(
         tags: Extra MLflow tags (e.g. study and trial).
         parent_run_id: Makes this a child run (a study trial).
         swept: A trial's own overrides: their keys lead the run's params.
+        ends_run: False when the caller ends the run (the study controller).
 
     Returns:
         A handle on the running job. If submitting fails, the run is ended as ``failed``
-        (``killed`` on Ctrl-C) and the error re-raised; bad inputs fail before any run exists.
+        (``killed`` on Ctrl-C) here, as no one else holds its id, and the error re-raised;
+        bad inputs fail before any run exists.
     """
     from rmsweep import record, tracking
 
@@ -158,21 +203,23 @@ def start_run(
         job_id = _submit(cfg, record.job_inputs(cfg, inputs, run_id), launcher)
         client.set_tag(run_id, names.TAG_JOB_ID, job_id)
     except BaseException as err:
-        client.set_tag(run_id, names.TAG_FAILURE, str(err)[:5000])
+        client.set_tag(run_id, names.TAG_REASON, str(err)[:5000])
         interrupted = isinstance(err, KeyboardInterrupt)
         tracking.finish_run(client, run_id, "killed" if interrupted else "failed")
         raise
-    return RunHandle(cfg=cfg, run_id=run_id, job_id=job_id, launcher=launcher, client=client)
+    return RunHandle(
+        cfg=cfg, run_id=run_id, job_id=job_id, launcher=launcher, client=client, ends_run=ends_run
+    )
 
 
-def _submit(cfg: DictConfig, inputs: object, launcher: RayLauncher) -> str:
+def _submit(cfg: DictConfig, inputs: JobInputs, launcher: RayLauncher) -> str:
     from rmsweep import verl
 
     python = sys.executable if cfg.cluster.name == "local" else "python"
     return launcher.submit(
         verl.entrypoint(verl.job_spec(cfg, inputs), python=python),
         env=verl.submit_env(cfg, inputs),
-        metadata={"rmsweep.run_id": inputs.run_id},
+        metadata={names.JOB_METADATA_RUN_ID: inputs.run_id},
     )
 
 

@@ -3,7 +3,8 @@
 A template is plain data with the keys ``name``, ``task`` (pointwise | pairwise), ``parser``
 (score | verdict: which reward parser reads the answer), ``thinking`` (bool), ``system``
 (str or null), ``user`` (the user turn, with placeholders) and ``few_shot`` (a list of worked
-examples, each the placeholders' values plus the assistant's ``answer``).
+examples, each the placeholders' values plus the assistant's ``answer``); the keys and their
+checks are ``TemplateConf`` and ``validate_template`` in :mod:`rmsweep.schema`.
 
 Placeholders: ``{prompt}`` and ``{response}`` (pointwise) or ``{response_a}`` and
 ``{response_b}`` (pairwise), plus ``{scale_min}``/``{scale_max}`` anywhere. Substitution is a
@@ -28,31 +29,29 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
+from rmsweep.config import config_dir
 from rmsweep.errors import ConfigError, DataError
+from rmsweep.schema import (
+    SCALE_MAX,
+    SCALE_MIN,
+    TEMPLATE_FIELDS,
+    TEMPLATE_PLACEHOLDER,
+    validate_template,
+)
 
-SCALE_MIN = 0
-SCALE_MAX = 4
-TASKS = {"pointwise": "score", "pairwise": "verdict"}  # task -> the parser that reads it
-KEYS = ("name", "task", "parser", "thinking", "system", "user", "few_shot")
-FIELDS = {
-    "pointwise": ("prompt", "response"),
-    "pairwise": ("prompt", "response_a", "response_b"),
-}
+__all__ = [
+    "THINK_INSTRUCTION",
+    "load_template",
+    "render",
+    "template_digest",
+    "template_text",
+    "validate_template",
+]
+
 THINK_INSTRUCTION = "Think it through inside <think></think> before you answer."
-
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
-
-
-def config_dir() -> Path:
-    """The ``configs/`` tree: ``$RMSWEEP_CONFIG_DIR`` if set, else the repository's."""
-    env = os.environ.get("RMSWEEP_CONFIG_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
 
 
 def load_template(name: str) -> dict[str, Any]:
@@ -79,60 +78,6 @@ def load_template(name: str) -> dict[str, Any]:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from err
     return validate_template(raw, origin=str(path))
-
-
-def validate_template(template: Mapping[str, Any], origin: str | None = None) -> dict[str, Any]:
-    """Check a template mapping (a YAML dict or Hydra's DictConfig) and return a plain dict.
-
-    Raises:
-        ConfigError: Naming the template and the first key that is missing or invalid.
-    """
-    if not isinstance(template, Mapping):
-        raise ConfigError(
-            f"{origin or 'template'}: must be a mapping, not {type(template).__name__}"
-        )
-    where = origin or f"template {template.get('name', '?')!r}"
-    t = _plain(template)
-    missing = [k for k in KEYS if k not in t]
-    extra = sorted(set(t) - set(KEYS))
-    if missing or extra:
-        raise ConfigError(f"{where}: missing keys {missing}, unknown keys {extra}; keys: {KEYS}")
-    if t["task"] not in TASKS:
-        raise ConfigError(f"{where}: task must be one of {sorted(TASKS)}, got {t['task']!r}")
-    if t["parser"] != TASKS[t["task"]]:
-        raise ConfigError(
-            f"{where}: a {t['task']} template needs parser {TASKS[t['task']]!r}, "
-            f"got {t['parser']!r}"
-        )
-    if not isinstance(t["thinking"], bool):
-        raise ConfigError(f"{where}: thinking must be true or false, got {t['thinking']!r}")
-    if t["system"] is not None and not isinstance(t["system"], str):
-        raise ConfigError(f"{where}: system must be a string or null")
-    if not isinstance(t["user"], str) or not t["user"].strip():
-        raise ConfigError(f"{where}: user must be a non-empty string")
-    _check_placeholders(t, where)
-    if not isinstance(t["few_shot"], list):
-        raise ConfigError(f"{where}: few_shot must be a list (may be empty)")
-    for i, example in enumerate(t["few_shot"]):
-        need = (*FIELDS[t["task"]], "answer")
-        if not isinstance(example, dict) or any(not isinstance(example.get(k), str) for k in need):
-            raise ConfigError(f"{where}: few_shot[{i}] needs string keys {list(need)}")
-    return t
-
-
-def _check_placeholders(t: dict[str, Any], where: str) -> None:
-    fields = FIELDS[t["task"]]
-    allowed = {*fields, "scale_min", "scale_max"}
-    used = set(_PLACEHOLDER.findall(t["user"]))
-    if used - allowed:
-        raise ConfigError(
-            f"{where}: user has unknown placeholders {sorted(used - allowed)}; "
-            f"a {t['task']} template may use {sorted(allowed)}"
-        )
-    if set(fields) - used:
-        raise ConfigError(f"{where}: user must contain {sorted('{' + f + '}' for f in fields)}")
-    if t["system"] and _PLACEHOLDER.search(t["system"]):
-        raise ConfigError(f"{where}: system may not contain placeholders")
 
 
 def render(
@@ -171,12 +116,12 @@ def _fill(t: dict[str, Any], record: Mapping[str, Any]) -> str:
         "scale_min": str(record.get("scale_min", SCALE_MIN)),
         "scale_max": str(record.get("scale_max", SCALE_MAX)),
     }
-    for field in FIELDS[t["task"]]:
+    for field in TEMPLATE_FIELDS[t["task"]]:
         value = record.get(field)
         if not isinstance(value, str):
             raise DataError(f"template {t['name']!r} needs a string {field!r} in the record")
         values[field] = value
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], t["user"])
+    return TEMPLATE_PLACEHOLDER.sub(lambda m: values[m.group(1)], t["user"])
 
 
 def template_text(template: Mapping[str, Any]) -> str:
@@ -194,12 +139,3 @@ def template_text(template: Mapping[str, Any]) -> str:
 def template_digest(template: Mapping[str, Any]) -> str:
     """sha256 hex of ``template_text(template)``."""
     return hashlib.sha256(template_text(template).encode("utf-8")).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    """Deep copy into dicts/lists/scalars (accepts OmegaConf containers without importing it)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [_plain(v) for v in value]
-    return value

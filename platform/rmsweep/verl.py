@@ -7,17 +7,17 @@ fails there instead of being silently ignored by a run.
 
 from __future__ import annotations
 
-import re
+import json
 import shlex
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
 from rmsweep.config import REPO_ROOT
-from rmsweep.job import JobSpec
+from rmsweep.overrides import hydra_value
 
 REWARD_FN_DIR = REPO_ROOT / "reward_fns"
 EXTERNAL_MODULES_ENV = "VERL_USE_EXTERNAL_MODULES"
@@ -157,36 +157,24 @@ def main_ppo_overrides(cfg: DictConfig, inputs: JobInputs) -> list[str]:
     return overrides
 
 
-_PLAIN = re.compile(r"^[\w./\-:@]+$")
+@dataclass(frozen=True)
+class JobSpec:
+    """What the job does after veRL's own overrides: where the model goes, what judges it
+    (read by ``rmsweep.job``, the job's entry point)."""
 
+    main_ppo: list[str]
+    verl_checkpoint_dir: str
+    model_dir: str
+    artifact_max_mb: float
+    eval: dict[str, Any] | None = field(default=None)  # evaluation.EvalSettings as a dict
 
-def hydra_value(value: object) -> str:
-    """A Python value written in Hydra's override grammar (strings quoted where needed)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(hydra_value(v) for v in value) + "]"
-    text = str(value)
-    if _PLAIN.match(text) and text not in ("null", "true", "false") and not _numeric(text):
-        return text
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
 
 
 def job_spec(cfg: DictConfig, inputs: JobInputs) -> JobSpec:
     """What the run's job does: veRL's overrides, where the model goes, what judges it."""
-    from rmsweep.evaluation import EvalSettings
+    from rmsweep.evaluation._settings import EvalSettings
 
     settings = EvalSettings.from_config(cfg)
     return JobSpec(
@@ -201,8 +189,3 @@ def job_spec(cfg: DictConfig, inputs: JobInputs) -> JobSpec:
 def entrypoint(spec: JobSpec, *, python: str | None = None) -> str:
     """The shell command a Ray job runs."""
     return shlex.join([python or sys.executable, "-m", JOB_MODULE, spec.to_json()])
-
-
-def flat_env(env: Mapping[str, str]) -> dict[str, str]:
-    """Env values as strings (Ray's runtime_env accepts nothing else)."""
-    return {k: str(v) for k, v in env.items()}

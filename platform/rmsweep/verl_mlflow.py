@@ -17,14 +17,16 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
+
+from rmsweep import names
 
 MODULE = __name__  # what VERL_USE_EXTERNAL_MODULES must name
 DATA_SOURCE_ENV = "RMSWEEP_DATA_SOURCE"  # the run's validation data source (cfg.data.name)
-VERL_CONFIG_ARTIFACT = "config/verl.yaml"
 
 _log = logging.getLogger(__name__)
 _installed = False
+_Adapter = TypeVar("_Adapter", bound=type)
 
 
 def install() -> None:
@@ -35,35 +37,40 @@ def install() -> None:
     from verl.utils import tracking
 
     tracking._compute_mlflow_params_from_objects = config_as_artifact
-    tracking._MlflowLoggingAdapter = with_short_names(tracking._MlflowLoggingAdapter)
+    # mypy never lets a module's class be rebound; this monkeypatch is the point.
+    tracking._MlflowLoggingAdapter = with_short_names(tracking._MlflowLoggingAdapter)  # type: ignore[misc]
     _installed = True
 
 
-def config_as_artifact(config: Mapping[str, Any] | None) -> dict[str, Any]:
-    """In place of veRL's flattening into params: log ``config`` to the active run as
-    ``config/verl.yaml`` and return no params.
+def config_as_artifact(params: object) -> dict[str, Any]:
+    """In place of veRL's flattening into params: log veRL's config ``params`` (a mapping or
+    a dataclass; veRL's name for it) to the active run as ``config/verl.yaml`` and return no
+    params.
 
     A failure is only logged: veRL retries its whole MLflow set-up on any exception and
     then carries on without MLflow, which would lose the run's metrics.
     """
-    if config is None:
+    if params is None:
         return {}
     try:
         import mlflow
         import yaml
         from verl.utils.tracking import _transform_params_to_json_serializable
 
-        from rmsweep.tracking import config_secret_values, mask_config, redact
+        from rmsweep.tracking import config_secret_values, mask_config, redact_secrets
 
-        plain = _transform_params_to_json_serializable(config, convert_list_to_dict=False)
+        plain = _transform_params_to_json_serializable(params, convert_list_to_dict=False)
         text = yaml.safe_dump(mask_config(plain), sort_keys=False, default_flow_style=False)
-        mlflow.log_text(redact(text, values=config_secret_values(plain)), VERL_CONFIG_ARTIFACT)
+        stored = redact_secrets(text, values=config_secret_values(plain))
+        mlflow.log_text(stored, names.VERL_CONFIG_ARTIFACT)
     except Exception as err:
-        _log.warning("rmsweep: could not log veRL's config as %s: %s", VERL_CONFIG_ARTIFACT, err)
+        _log.warning(
+            "rmsweep: could not log veRL's config as %s: %s", names.VERL_CONFIG_ARTIFACT, err
+        )
     return {}
 
 
-def with_short_names(adapter: type) -> type:
+def with_short_names(adapter: _Adapter) -> _Adapter:
     """veRL's MLflow adapter class, whose ``log`` also logs the short names, first."""
     if getattr(adapter, "_rmsweep_short_names", False):
         return adapter
@@ -81,7 +88,7 @@ def with_short_names(adapter: type) -> type:
             super().log(data={**short, **data}, step=step)
 
     ShortNamesAdapter.__qualname__ = f"ShortNames{adapter.__qualname__}"
-    return ShortNamesAdapter
+    return cast(_Adapter, ShortNamesAdapter)  # a subclass of ``adapter``
 
 
 # ``import verl`` imports this module (VERL_USE_EXTERNAL_MODULES): patch then. Imported

@@ -24,11 +24,11 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 
-from rmsweep.study import _optuna as O
+from rmsweep import names
 from rmsweep.study import launch_study, parse_spec
-from rmsweep.study.testing import SleepJobRunner
+from rmsweep.testing import SleepJobRunner
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = pytest.mark.timeout(900)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -194,16 +194,16 @@ def test_the_compare_url_plots_the_swept_params_against_val_acc(ui: Ui, page) ->
 def test_each_trial_links_its_run_page_and_the_parent_charts_the_best_so_far(ui: Ui, page) -> None:
     trials = sorted(ui.study.trials, key=lambda t: t.number)
     for trial in trials:
-        url = trial.user_attrs[O.ATTR_RUN_URL]
+        url = trial.user_attrs[names.ATTR_RUN_URL]
         assert url.endswith(
-            f"/runs/{trial.user_attrs[O.ATTR_RUN_ID]}?workflowType=machine_learning"
+            f"/runs/{trial.user_attrs[names.ATTR_RUN_ID]}?workflowType=machine_learning"
         )
     # Stored for the default UI address (`rmsweep ui` takes 5000 when free): open it here.
-    page.goto(ui.base + "/#/" + trials[1].user_attrs[O.ATTR_RUN_URL].partition("/#/")[2])
+    page.goto(ui.base + "/#/" + trials[1].user_attrs[names.ATTR_RUN_URL].partition("/#/")[2])
     page.get_by_text("uitest-trial-1", exact=True).first.wait_for()
     assert page.get_by_text("Model registry", exact=True).is_visible()
     client = MlflowClient(ui.tracking_uri)
-    parent = ui.study.user_attrs[O.STUDY_PARENT_RUN]
+    parent = ui.study.user_attrs[names.STUDY_PARENT_RUN]
     history = sorted((m.step, m.value) for m in client.get_metric_history(parent, "best/val/acc"))
     values = [t.value for t in trials]
     assert history == [(n, max(values[: n + 1])) for n in range(3)]

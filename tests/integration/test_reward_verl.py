@@ -17,8 +17,6 @@ import pytest
 
 import reward_fns
 
-pytestmark = pytest.mark.integration
-
 POINTWISE = Path(reward_fns.__file__).parent / "pointwise.py"
 PAIRWISE = Path(reward_fns.__file__).parent / "pairwise.py"
 KWARGS = {"shape": "exponential", "k": 4.0}

@@ -18,8 +18,6 @@ import pytest
 
 from rmsweep import names
 
-pytestmark = pytest.mark.integration
-
 SECRET_ENV = "RMSWEEP_TEST_API_TOKEN"
 REPO = Path(__file__).resolve().parents[2]
 SYNTHETIC_BENCH = REPO / "evalsets" / "synthetic-rmbench"
@@ -164,6 +162,7 @@ def test_reproduce_refuses_on_changed_digest(trained) -> None:
     assert re.search(r"\breward\b.* changed since it ran", proc.stderr)
     assert "--force" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+    client.set_terminated(other.info.run_id)
 
 
 def test_ctrl_c_stops_the_job_and_marks_the_run_killed(trained) -> None:

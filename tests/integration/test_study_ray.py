@@ -20,11 +20,8 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from rmsweep import names
-from rmsweep.study import _optuna as O
 from rmsweep.study import launch_study, parse_spec
-from rmsweep.study.testing import SleepJobRunner, SleepPlan
-
-pytestmark = pytest.mark.integration
+from rmsweep.testing import SleepJobRunner, SleepPlan
 
 CLI = [sys.executable, "-c", "from rmsweep.cli import main; main()", "study"]
 
@@ -75,8 +72,8 @@ def test_ray_jobs_run_prune_and_record(workdir: Path, launcher: object) -> None:
         "exponential": TrialState.COMPLETE,
     }
     for trial in study.trials:
-        job_id = trial.user_attrs[O.ATTR_JOB_ID]
-        run = client.get_run(trial.user_attrs[O.ATTR_RUN_ID])
+        job_id = trial.user_attrs[names.ATTR_JOB_ID]
+        run = client.get_run(trial.user_attrs[names.ATTR_RUN_ID])
         assert run.data.tags[names.TAG_JOB_ID] == job_id
         assert run.data.tags[names.TAG_PARENT] == outcome.parent_run_id
         if trial.state == TrialState.PRUNED:
@@ -131,7 +128,7 @@ def test_ctrl_c_stops_ray_jobs_and_the_local_head(tmp_path: Path) -> None:
         pytest.fail("\n".join(seen))
     client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
     study = optuna.load_study(study_name="cc", storage=url)
-    runs = [t.user_attrs[O.ATTR_RUN_ID] for t in study.trials]
+    runs = [t.user_attrs[names.ATTR_RUN_ID] for t in study.trials]
     pids = [int(client.get_run(r).data.tags["sleepjob.pid"]) for r in runs]
     assert all(psutil.pid_exists(p) for p in pids)
     proc.send_signal(signal.SIGINT)

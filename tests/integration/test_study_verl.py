@@ -20,10 +20,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from rmsweep import names
-from rmsweep.study import _optuna as O
 from rmsweep.study import aggregate, load_spec
-
-pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = ["trainer.total_steps=2", "trainer.test_freq=1", "eval.limit=6"]  # on top of small_run
@@ -61,7 +58,7 @@ def test_one_parent_and_one_child_per_trial(quickstart) -> None:
     experiment = client.get_experiment_by_name("qs-smoke")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if names.TAG_PARENT not in r.data.tags]
-    assert len(parents) == 1 and parents[0].info.run_id == study.user_attrs[O.STUDY_PARENT_RUN]
+    assert len(parents) == 1 and parents[0].info.run_id == study.user_attrs[names.STUDY_PARENT_RUN]
     children = [r for r in runs if r.data.tags.get(names.TAG_PARENT) == parents[0].info.run_id]
     assert len(children) == len(study.trials) == 2
     assert sorted(int(r.data.tags[names.TAG_TRIAL]) for r in children) == [0, 1]
@@ -71,7 +68,7 @@ def test_one_parent_and_one_child_per_trial(quickstart) -> None:
 def test_trial_params_steps_and_objective_match_optuna(quickstart) -> None:
     study, client, spec = quickstart
     for trial in study.trials:
-        run = client.get_run(trial.user_attrs[O.ATTR_RUN_ID])
+        run = client.get_run(trial.user_attrs[names.ATTR_RUN_ID])
         params = run.data.params
         assert run.data.tags[names.TAG_STATE] == "complete"
         assert params["trainer.total_steps"] == "2"  # the resolved config, as run params
@@ -102,7 +99,7 @@ def test_best_trial_is_registered_with_its_benchmark_scores(quickstart) -> None:
     ]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    best_run = study.best_trial.user_attrs[O.ATTR_RUN_ID]
+    best_run = study.best_trial.user_attrs[names.ATTR_RUN_ID]
     [version] = client.search_model_versions("name='tiny-rm'")
     assert version.run_id == best_run
     assert version.source == f"runs:/{best_run}/checkpoint"
@@ -115,7 +112,7 @@ def test_trial_runs_read_in_rmsweeps_words_in_the_mlflow_ui(quickstart) -> None:
     short names too; the parent: the best value so far, stepped by trial number."""
     study, client, spec = quickstart
     for trial in study.trials:
-        run_id = trial.user_attrs[O.ATTR_RUN_ID]
+        run_id = trial.user_attrs[names.ATTR_RUN_ID]
         run = client.get_run(run_id)
         params = list(run.data.params)
         assert [key for key in params if "/" in key] == []
@@ -125,10 +122,10 @@ def test_trial_runs_read_in_rmsweeps_words_in_the_mlflow_ui(quickstart) -> None:
         assert len(steps) >= 2 and steps == sorted(
             m.step for m in client.get_metric_history(run_id, ACC)
         )
-        assert trial.user_attrs[O.ATTR_RUN_URL].endswith(
+        assert trial.user_attrs[names.ATTR_RUN_URL].endswith(
             f"/runs/{run_id}?workflowType=machine_learning"
         )
-    parent = study.user_attrs[O.STUDY_PARENT_RUN]
+    parent = study.user_attrs[names.STUDY_PARENT_RUN]
     best = client.get_metric_history(parent, f"best/{spec.objectives[0].metric}")
     assert sorted(m.step for m in best) == [t.number for t in study.trials]
     assert max(m.value for m in best) == pytest.approx(study.best_value)

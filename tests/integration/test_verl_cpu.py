@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from rmsweep.tiny_model import save_untrained
 from rmsweep.verl_cpu import cpu_env, cpu_overrides
 
 TEXTS = [
@@ -27,11 +28,6 @@ TEXTS = [
     "Rate the response from 0 to 4. The response is short and clear.",
     "The quick brown fox jumps over the lazy dog.",
 ]
-SPECIALS = ["<|pad|>", "<|end|>", "<|user|>", "<|assistant|>"]
-CHAT_TEMPLATE = (
-    "{%- for m in messages -%}{{ '<|' + m['role'] + '|>' + m['content'] + '<|end|>' }}"
-    "{%- endfor -%}{%- if add_generation_prompt -%}{{ '<|assistant|>' }}{%- endif -%}"
-)
 REWARD_FN = '''
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
     """Share of response characters that occur in the ground truth (varies per sample)."""
@@ -42,52 +38,8 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
 
 
 def build_tiny_model(root: Path, seed: int = 0) -> Path:
-    """A random Qwen2-style model (hidden 64, 2 layers) with a locally trained BPE tokenizer."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (
-        GenerationConfig,
-        PreTrainedTokenizerFast,
-        Qwen2Config,
-        Qwen2ForCausalLM,
-    )
-
-    path = root / "tiny-model"
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(TEXTS, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, eos_token="<|end|>", pad_token="<|pad|>", bos_token=None
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    tokenizer.save_pretrained(path)
-
-    config = Qwen2Config(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=False,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=None,
-    )
-    torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
-    )
-    model.save_pretrained(path)
-    return path
+    """A random tiny model (hidden 64, 2 layers) with a tokenizer trained here on ``TEXTS``."""
+    return save_untrained(root / "tiny-model", TEXTS, seed=seed, hidden_size=64)
 
 
 def _prompts(model_path: Path) -> list[list[int]]:
@@ -500,7 +452,6 @@ def _check_ok(proc: subprocess.CompletedProcess, root: Path) -> dict[int, dict[s
     return steps
 
 
-@pytest.mark.integration
 def test_grpo_job_runs_on_cpu(first_job: tuple[subprocess.CompletedProcess, Path]) -> None:
     proc, root = first_job
     steps = _check_ok(proc, root)
@@ -526,7 +477,6 @@ _SKIP = ("timing", "perf/", "actor/perf/", "timing_per_token")
 _DIAGNOSTIC = ("rollout_corr/", "training/rollout_")
 
 
-@pytest.mark.integration
 def test_seeded_rerun_reproduces_metrics(
     first_job: tuple[subprocess.CompletedProcess, Path], tmp_path: Path
 ) -> None:

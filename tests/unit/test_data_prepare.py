@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from rmsweep.config import config_dir
 from rmsweep.data import (
     DATA_DEFAULTS,
     bucket,
@@ -19,7 +20,7 @@ from rmsweep.data import (
     read_rows,
 )
 from rmsweep.errors import ConfigError, DataError
-from rmsweep.templates import config_dir, load_template
+from rmsweep.templates import load_template
 
 ULTRAFEEDBACK = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "ultrafeedback"
 needs_ultrafeedback = pytest.mark.skipif(

@@ -8,7 +8,7 @@ import pytest
 
 from rmsweep.errors import SpecError
 from rmsweep.study import load_spec, parse_spec
-from rmsweep.study._study import _compose
+from rmsweep.study._base import compose_base
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "benchmarks"
@@ -38,7 +38,7 @@ def test_eval_paths_are_relative_to_the_spec_and_become_overrides(
     spec = load_spec(spec_dir / "s.yaml")
     assert f"eval.rmbench={(spec_dir / 'bench' / 'rmbench').resolve()}" in spec.base
     assert "eval.limit=5" in spec.base
-    cfg = _compose(spec.base, spec)
+    cfg = compose_base(spec.base, spec)
     assert cfg.eval.rmbench == str((spec_dir / "bench" / "rmbench").resolve())
     assert cfg.eval.limit == 5
 
@@ -81,8 +81,8 @@ def test_an_eval_objective_without_its_files_fails_at_launch(workdir: Path) -> N
     text = SPEC.replace("eval: {rmbench: bench/rmbench, limit: 5}\n", "")
     spec = parse_spec(text, source="s.yaml", check_config=False)
     with pytest.raises(SpecError, match=r"objective eval/rmbench/avg needs the rmbench files"):
-        _compose(spec.base, spec)
-    cfg = _compose([*spec.base, f"eval.rmbench={FIXTURES / 'rmbench'}"], spec)
+        compose_base(spec.base, spec)
+    cfg = compose_base([*spec.base, f"eval.rmbench={FIXTURES / 'rmbench'}"], spec)
     assert cfg.eval.rmbench == str(FIXTURES / "rmbench")
 
 

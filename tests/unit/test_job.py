@@ -10,9 +10,10 @@ from mlflow import MlflowClient
 
 from rmsweep import names
 from rmsweep.evaluation import EvalSettings
-from rmsweep.job import JobSpec, after_training
+from rmsweep.job import after_training
 from rmsweep.templates import load_template
 from rmsweep.tiny_model import save_untrained
+from rmsweep.verl import JobSpec
 
 REPO = Path(__file__).resolve().parents[2]
 RMBENCH = REPO / "tests" / "fixtures" / "benchmarks" / "rmbench"
@@ -60,14 +61,14 @@ def test_the_model_is_kept_then_judged_at_the_last_step(job) -> None:
     assert run.data.tags[names.TAG_CHECKPOINT] == str(tmp_path / "model")
     [point] = client.get_metric_history(run_id, "eval/rmbench/avg")
     assert point.step == 3
-    assert names.TAG_FAILURE not in run.data.tags
+    assert names.TAG_REASON not in run.data.tags
 
 
 def test_a_failed_evaluation_fails_the_job_with_the_reason_on_the_run(job) -> None:
     client, run_id, spec, tmp_path = job
     assert after_training(spec({"rmbench": str(tmp_path / "gone")})) == 1
     run = client.get_run(run_id)
-    reason = run.data.tags[names.TAG_FAILURE]
+    reason = run.data.tags[names.TAG_REASON]
     assert reason.startswith("evaluating the trained model failed: DataError: rmbench: no such")
     assert names.TAG_CHECKPOINT in run.data.tags  # the model was kept before judging failed
     assert not any(k.startswith("eval/") for k in run.data.metrics)

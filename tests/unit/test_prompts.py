@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from rmsweep import prompts, templates
+from rmsweep import names, prompts, templates
 from rmsweep.config import compose
 from rmsweep.reproduce import prompt_matches
 from rmsweep.tracking import tracking_client
@@ -41,12 +41,13 @@ def test_a_run_records_its_prompt_version_for_mlflow_and_for_reproduce(client) -
     version = prompts.register_template(client, "pointwise_plain", "rate {response}")
     prompts.link_to_run(client, run_id, version)
     tags = client.get_run(run_id).data.tags
-    assert tags[prompts.TAG_PROMPT] == f"prompts:/rmsweep-pointwise_plain/{version.version}"
+    assert tags[names.TAG_PROMPT] == f"prompts:/rmsweep-pointwise_plain/{version.version}"
     assert json.loads(tags["mlflow.linkedPrompts"]) == [
         {"name": "rmsweep-pointwise_plain", "version": str(version.version)}
     ]
-    assert prompts.recorded_text(client, tags[prompts.TAG_PROMPT]) == "rate {response}"
+    assert prompts.recorded_text(client, tags[names.TAG_PROMPT]) == "rate {response}"
     assert prompts.recorded_text(client, "prompts:/rmsweep-pointwise_plain/9") is None
+    client.set_terminated(run_id)
 
 
 def test_reproduce_checks_the_recorded_prompt_version(
@@ -64,3 +65,5 @@ def test_reproduce_checks_the_recorded_prompt_version(
     assert not prompt_matches(run, edited, uri)
     unrecorded = client.get_run(client.create_run(experiment).info.run_id)
     assert prompt_matches(unrecorded, edited, uri)  # recorded before prompts were registered
+    for run_id in (run.info.run_id, unrecorded.info.run_id):
+        client.set_terminated(run_id)

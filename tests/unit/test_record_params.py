@@ -40,3 +40,4 @@ def test_swept_params_lead_and_every_key_is_dotted(workdir: Path, tmp_path: Path
     assert params["reward.k"] == "4.0" and params["reward.shape"] == "exponential"
     assert not [key for key in params if "/" in key]
     assert 40 < len(params) < 200  # the resolved config, not veRL's ~970 keys
+    client.set_terminated(run_id)

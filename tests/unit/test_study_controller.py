@@ -1,11 +1,12 @@
-"""The controller with real parts: Optuna and MLflow in sqlite files, jobs as real subprocesses.
+"""The controller with real parts: Optuna and MLflow in sqlite files, jobs as threads.
 
-Trials run ``SleepJobRunner`` jobs on ``ProcessLauncher`` (no Ray: its start-up would dominate
-these tests); the Ray path is in tests/integration/test_study_ray.py.
+Trials run ``SleepJobRunner`` jobs on ``ThreadLauncher`` (no subprocess, no Ray); the process
+and Ray paths are in tests/integration/ (test_study_cli.py, test_study_ray.py).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +17,8 @@ from optuna.trial import TrialState
 
 from rmsweep import names
 from rmsweep.errors import LaunchError
-from rmsweep.study import _optuna as O
 from rmsweep.study import aggregate, launch_study, parse_spec
-from rmsweep.study.testing import SleepJobRunner, SleepPlan
+from rmsweep.testing import SleepJobRunner, SleepPlan
 
 ACC = "val-core/synthetic/acc/mean_at_1"
 LENGTH = "response_length/mean"
@@ -36,7 +36,7 @@ def run_study(
     outcome = launch_study(
         spec,
         storage=f"sqlite:///{workdir / 'optuna.db'}",
-        runner=SleepJobRunner.factory(launcher="process", plan=plan),
+        runner=SleepJobRunner.factory(launcher="thread", plan=plan),
         poll_s=0.05,
         echo=lines.append,
         **kwargs,
@@ -89,7 +89,7 @@ def test_mlflow_holds_a_parent_and_one_child_per_trial_matching_optuna(workdir: 
     for trial in study.trials:
         run = by_trial[trial.number]
         assert trial.state == TrialState.COMPLETE
-        assert trial.user_attrs[O.ATTR_RUN_ID] == run.info.run_id
+        assert trial.user_attrs[names.ATTR_RUN_ID] == run.info.run_id
         assert run.data.tags[names.TAG_STUDY] == "quick"
         assert run.data.tags[names.TAG_STATE] == "complete" and run.info.status == "FINISHED"
         for key, value in trial.params.items():  # the same dotted keys as the run's params
@@ -101,7 +101,7 @@ def test_mlflow_holds_a_parent_and_one_child_per_trial_matching_optuna(workdir: 
         assert from_mlflow == pytest.approx(trial.value)
         assert run.data.metrics["objective/val/acc"] == pytest.approx(trial.value)
     best = max(study.trials, key=lambda t: t.value)
-    assert parent.data.tags["rmsweep.best_run_id"] == best.user_attrs[O.ATTR_RUN_ID]
+    assert parent.data.tags["rmsweep.best_run_id"] == best.user_attrs[names.ATTR_RUN_ID]
     assert parent.data.metrics["best/val/acc"] == pytest.approx(best.value)
     artifacts = {a.path for a in client.list_artifacts(outcome.parent_run_id)}
     assert {"spec.yaml", "summary.json", "plots"} <= artifacts
@@ -130,7 +130,7 @@ def test_pruning_stops_a_losing_trial_early(workdir: Path) -> None:
     good, bad = study.trials
     assert good.state == TrialState.COMPLETE and good.params == {"reward": "exact"}
     assert bad.state == TrialState.PRUNED and bad.params == {"reward": "linear"}
-    run = client.get_run(bad.user_attrs[O.ATTR_RUN_ID])
+    run = client.get_run(bad.user_attrs[names.ATTR_RUN_ID])
     assert run.data.tags[names.TAG_STATE] == "pruned" and run.info.status == "KILLED"
     steps = client.get_metric_history(run.info.run_id, ACC)
     assert 1 <= len(steps) < 40  # stopped early: fewer steps than its job would have logged
@@ -156,8 +156,8 @@ def test_a_failed_job_is_retried_with_the_same_params(workdir: Path) -> None:
     outcome, study, client, _ = run_study(text, flaky, workdir)
     failed, rerun = study.trials
     assert failed.state == TrialState.FAIL and rerun.state == TrialState.COMPLETE
-    assert rerun.params == failed.params and rerun.user_attrs[O.ATTR_RETRY_OF] == 0
-    first = client.get_run(failed.user_attrs[O.ATTR_RUN_ID])
+    assert rerun.params == failed.params and rerun.user_attrs[names.ATTR_RETRY_OF] == 0
+    first = client.get_run(failed.user_attrs[names.ATTR_RUN_ID])
     assert first.info.status == "FAILED" and first.data.tags[names.TAG_STATE] == "failed"
     assert "its job ended FAILED" in first.data.tags["rmsweep.reason"]
     assert outcome.summary["counts"] == {
@@ -174,8 +174,8 @@ def test_a_missing_objective_metric_fails_the_trial(workdir: Path) -> None:
     _, study, client, _ = run_study(text, lambda p: curve(2, 0.5), workdir)
     (trial,) = study.trials
     assert trial.state == TrialState.FAIL
-    assert "logged no val/abs_error" in trial.user_attrs[O.ATTR_REASON]
-    run = client.get_run(trial.user_attrs[O.ATTR_RUN_ID])
+    assert "logged no val/abs_error" in trial.user_attrs[names.ATTR_REASON]
+    run = client.get_run(trial.user_attrs[names.ATTR_RUN_ID])
     assert run.info.status == "FAILED"
 
 
@@ -187,13 +187,20 @@ def test_a_free_slot_takes_the_next_trial_without_waiting_for_the_others(workdir
         "n_trials: 3\nparallel: 2\n",
     )
 
+    trial_2_started = threading.Event()
+
     def plan(params: dict[str, str]) -> SleepPlan:
-        long = params["trainer.rollout_n"] == "16"
-        return curve(12 if long else 2, 0.5, step_s=0.25 if long else 0.02)
+        if params["trainer.rollout_n"] == "16":  # trial 0 runs until trial 2 has started
+            held = curve(2, 0.5)
+            held.gate = trial_2_started
+            return held
+        if params["trainer.rollout_n"] == "8":
+            trial_2_started.set()
+        return curve(2, 0.5)
 
     outcome, study, _, _ = run_study(text, plan, workdir)
     at = {(e.trial, e.kind): e.at for e in outcome.events}
-    # Trial 0 is long, 1 and 2 short: trial 2 starts as soon as 1 is told, while 0 still runs.
+    # Trial 0 holds its slot: trial 2 starts as soon as 1 is told, while 0 still runs.
     assert at[(1, "told")] <= at[(2, "claimed")] < at[(0, "told")]
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
 
@@ -211,7 +218,7 @@ def test_several_objectives_are_all_told_and_recorded(workdir: Path) -> None:
         optuna.study.StudyDirection.MINIMIZE,
     ]
     for trial in study.trials:
-        run = client.get_run(trial.user_attrs[O.ATTR_RUN_ID])
+        run = client.get_run(trial.user_attrs[names.ATTR_RUN_ID])
         lengths = [m.value for m in client.get_metric_history(run.info.run_id, LENGTH)]
         assert trial.values[1] == pytest.approx(min(lengths))  # best = min when minimising
         assert run.data.metrics["objective/train/response_length"] == pytest.approx(min(lengths))
@@ -239,7 +246,7 @@ def test_resume_extends_the_budget_and_a_worker_must_bring_the_same_spec(workdir
         "grow",
         storage=outcome.storage_url,
         n_trials=3,
-        runner=SleepJobRunner.factory(launcher="process", plan=by_params),
+        runner=SleepJobRunner.factory(launcher="thread", plan=by_params),
         poll_s=0.05,
         echo=lambda line: None,
     )

@@ -9,11 +9,11 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from rmsweep.config import config_dir
 from rmsweep.errors import ConfigError, DataError
+from rmsweep.schema import TEMPLATE_KEYS
 from rmsweep.templates import (
-    KEYS,
     THINK_INSTRUCTION,
-    config_dir,
     load_template,
     render,
     template_digest,
@@ -47,7 +47,7 @@ def test_template_file_is_a_hydra_option_with_a_header(path: Path) -> None:
     assert "${" not in text  # OmegaConf would treat it as an interpolation
     # OmegaConf reads it exactly as plain YAML does, so Hydra sees the same template.
     assert OmegaConf.to_container(OmegaConf.load(path), resolve=True) == yaml.safe_load(text)
-    assert tuple(yaml.safe_load(text)) == KEYS
+    assert tuple(yaml.safe_load(text)) == TEMPLATE_KEYS
 
 
 @pytest.mark.parametrize("path", TEMPLATE_FILES, ids=lambda p: p.stem)

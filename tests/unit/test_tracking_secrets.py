@@ -11,7 +11,7 @@ from rmsweep.tracking import (
     mask_config,
     mask_overrides,
     override_secret_values,
-    redact,
+    redact_secrets,
 )
 
 
@@ -69,12 +69,12 @@ def test_env_secret_values_skip_short_and_literal_values() -> None:
 def test_redact_masks_env_and_extra_values_longest_first() -> None:
     env = {"SHORT_TOKEN": "abcd", "LONG_TOKEN": "abcdef-123", "PATH": "/usr/bin"}
     text = "a=abcdef-123 b=abcd c=/usr/bin d=xyz-secret-value"
-    assert redact(text, env, values=["xyz-secret-value"]) == "a=*** b=*** c=/usr/bin d=***"
+    assert redact_secrets(text, env, values=["xyz-secret-value"]) == "a=*** b=*** c=/usr/bin d=***"
 
 
 def test_redact_reads_os_environ_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RMSWEEP_TEST_API_TOKEN", "t0ps3cret-value")
-    assert redact("token is t0ps3cret-value.") == "token is ***."
+    assert redact_secrets("token is t0ps3cret-value.") == "token is ***."
 
 
 def test_mask_config_masks_subtrees_and_lists() -> None:

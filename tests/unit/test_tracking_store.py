@@ -79,6 +79,8 @@ def test_run_gets_tags_params_in_batches_and_parent(store) -> None:
     assert run.data.tags[names.TAG_JOB_ID] == "job-1"
     assert run.data.tags[names.TAG_PARENT] == parent
     assert run.data.tags[names.TAG_STATE] == "running"
+    for created in (run_id, parent):
+        finish_run(client, created, "complete")
 
 
 def test_text_artifact_digest_matches_stored_bytes(store, tmp_path: Path) -> None:
@@ -90,6 +92,7 @@ def test_text_artifact_digest_matches_stored_bytes(store, tmp_path: Path) -> Non
     digest = log_text_artifact(client, run_id, text, "reward/reward.py")
     stored = _artifact(client, run_id, "reward/reward.py", tmp_path / "dl")
     assert digest == hashlib.sha256(stored).hexdigest() == hashlib.sha256(text.encode()).hexdigest()
+    finish_run(client, run_id, "complete")
 
 
 def test_dataset_input_carries_our_digest(store, tmp_path: Path) -> None:
@@ -109,6 +112,7 @@ def test_dataset_input_carries_our_digest(store, tmp_path: Path) -> None:
         "mlflow.data.context": "train",
         "rmsweep.digest": digest,
     }
+    finish_run(client, run_id, "complete")
 
 
 @pytest.mark.parametrize(
@@ -136,6 +140,7 @@ def test_finish_run_rejects_unknown_state(store) -> None:
     )
     with pytest.raises(ValueError, match="'running'"):
         finish_run(client, run_id, "running")
+    finish_run(client, run_id, "complete")
 
 
 def _full_record(client: MlflowClient, root: Path, tmp_path: Path, cfg: dict, overrides: list[str]):
@@ -201,6 +206,7 @@ def test_full_record_lands(store, tmp_path: Path) -> None:
         assert inputs[name].dataset.digest == full[:36]
     assert not (tmp_path / "cwd" / "mlruns").exists()
     assert list((root / "sweep").iterdir())  # artifacts live under the artifact root
+    finish_run(client, run_id, "complete")
 
 
 def test_secrets_never_reach_the_store(store, tmp_path: Path, monkeypatch) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from rmsweep import verl, verl_mlflow
+from rmsweep import names, verl, verl_mlflow
 from rmsweep.config import compose
 from rmsweep.tracking import tracking_client
 
@@ -52,7 +52,7 @@ def test_veRL_logs_its_config_as_an_artifact_and_short_names_beside_its_keys(
         mlflow.set_tracking_uri(None)
     run = client.get_run(run_id)
     assert run.data.params == {}  # not veRL's ~970 '/'-keyed params
-    artifact = run.info.artifact_uri + "/" + verl_mlflow.VERL_CONFIG_ARTIFACT
+    artifact = run.info.artifact_uri + "/" + names.VERL_CONFIG_ARTIFACT
     text = mlflow.artifacts.load_text(artifact)
     assert "path: /models/tiny" in text and "experiment_name: p-run" in text
     assert SECRET not in text

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from rmsweep import verl
 from rmsweep.config import compose
+from rmsweep.overrides import hydra_value
 
 
 def _inputs(tmp_path: Path) -> verl.JobInputs:
@@ -87,4 +88,4 @@ def test_native_thinking_sets_enable_thinking(workdir: Path, tmp_path: Path) -> 
     ],
 )
 def test_hydra_value_quotes_what_needs_it(value, text) -> None:
-    assert verl.hydra_value(value) == text
+    assert hydra_value(value) == text

@@ -26,10 +26,14 @@ def shapes(
 
     from reward_fns.shapes import SHAPES, shape_reward
 
-    params = {"k": k, "sigma": sigma, "scale_min": scale_min, "scale_max": scale_max}
     try:
         rows = [
-            [shape_reward(e, shape=shape, **params) for e in range(scale_max - scale_min + 1)]
+            [
+                shape_reward(
+                    e, shape=shape, k=k, sigma=sigma, scale_min=scale_min, scale_max=scale_max
+                )
+                for e in range(scale_max - scale_min + 1)
+            ]
             for shape in SHAPES
         ]
     except ValueError as err:

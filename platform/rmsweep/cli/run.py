@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 app = typer.Typer(
     help="Train one reward model (a tracked veRL GRPO run) or reproduce one.", no_args_is_help=True
@@ -75,7 +80,7 @@ def _default_uri() -> str:
     return compose([]).tracking.uri
 
 
-def _print_result(run_id: str, state: str, metrics: dict[str, float], cfg) -> None:
+def _print_result(run_id: str, state: str, metrics: dict[str, float], cfg: DictConfig) -> None:
     from rich.console import Console
 
     from rmsweep import links, names

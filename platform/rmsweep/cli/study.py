@@ -7,12 +7,18 @@ commands, so ``--help`` and ``study validate`` stay fast.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from rmsweep.errors import LaunchError, SpecError
+from rmsweep import names
+from rmsweep.errors import SpecError, StudyInterrupted
+
+if TYPE_CHECKING:
+    from optuna import Study
+    from optuna.trial import FrozenTrial
 
 app = typer.Typer(
     help="Optuna studies over training runs: validate, launch, resume, status, compare, best, "
@@ -25,12 +31,6 @@ _STORAGE_HELP = (
     "default: $RMSWEEP_STORAGE, the spec's, or <workdir>/optuna.db"
 )
 RUNNERS = ("verl", "sleep", "sleep-local")
-
-
-class StudyInterrupted(LaunchError):
-    """Ctrl-C (or SIGTERM) stopped the controller after it killed its running trials."""
-
-    exit_code = 130
 
 
 def _storage_option() -> Any:
@@ -84,8 +84,8 @@ def launch(
     """Create a study from SPEC and run its trials (Ctrl-C stops the running jobs)."""
     from rmsweep.study import launch_study
 
-    try:
-        outcome = launch_study(
+    _drive(
+        lambda: launch_study(
             spec,
             overrides=overrides or [],
             name=name,
@@ -97,9 +97,7 @@ def launch(
             poll_s=poll_s,
             echo=_progress(),
         )
-    except KeyboardInterrupt:
-        raise StudyInterrupted("interrupted: running trials were stopped") from None
-    _print_outcome(outcome)
+    )
 
 
 @app.command()
@@ -116,8 +114,8 @@ def resume(
     """Continue study NAME to its n_trials (killed trials run again first)."""
     from rmsweep.study import resume_study
 
-    try:
-        outcome = resume_study(
+    _drive(
+        lambda: resume_study(
             name,
             storage=storage,
             parallel=parallel,
@@ -126,9 +124,7 @@ def resume(
             poll_s=poll_s,
             echo=_progress(),
         )
-    except KeyboardInterrupt:
-        raise StudyInterrupted("interrupted: running trials were stopped") from None
-    _print_outcome(outcome)
+    )
 
 
 @app.command()
@@ -188,27 +184,28 @@ def compare(
     """Top trials of study NAME; plots (importance, history, …) go to its parent MLflow run."""
     from rich.console import Console
 
-    from rmsweep.study import _optuna as O
     from rmsweep.study import open_study, stored_spec
     from rmsweep.study._report import benchmark_scores, compare_table, log_plots, print_fitted
-    from rmsweep.study._tracking import client
+    from rmsweep.tracking import tracking_client
 
     study, _, _ = open_study(name, storage)
     spec, _ = stored_spec(study)
     console = Console()
-    tracking_uri = str(study.user_attrs.get(O.STUDY_TRACKING_URI, ""))
-    scores = benchmark_scores(study, client(tracking_uri), spec.objectives, top)
+    tracking_uri = str(study.user_attrs.get(names.STUDY_TRACKING_URI, ""))
+    scores = benchmark_scores(study, tracking_client(tracking_uri), spec.objectives, top)
     print_fitted(console, compare_table(study, spec.objectives, top, scores))
-    ui_url = ui_url or (tracking_uri if tracking_uri.startswith(("http://", "https://")) else None)
-    if ui_url:
+    link_base = ui_url or (
+        tracking_uri if tracking_uri.startswith(("http://", "https://")) else None
+    )
+    if link_base:
         from rmsweep.study._ui import study_links
 
-        found = study_links(study, ui_url.rstrip("/"))
+        found = study_links(study, link_base.rstrip("/"))
         typer.echo(f"runs:    {found.runs}")
         typer.echo(f"compare: {found.compare or '(no trial has a run yet)'}")
-    parent = study.user_attrs.get(O.STUDY_PARENT_RUN)
+    parent = study.user_attrs.get(names.STUDY_PARENT_RUN)
     if plots and parent:
-        written = log_plots(study, spec, client(study.user_attrs[O.STUDY_TRACKING_URI]), parent)
+        written = log_plots(study, spec, tracking_client(tracking_uri), parent)
         if written:
             console.print(f"plots on MLflow run {parent}: {', '.join(written)}")
         else:
@@ -232,7 +229,6 @@ def best(
     ),
 ) -> None:
     """The best trial of study NAME (the Pareto front for several objectives): params, run."""
-    from rmsweep.study import _optuna as O
     from rmsweep.study import open_study, stored_spec
     from rmsweep.study._report import best_trials
 
@@ -246,7 +242,7 @@ def best(
             f"{o.metric}={v:.6g}" for o, v in zip(spec.objectives, trial.values, strict=False)
         )
         typer.echo(f"trial {trial.number}: {values}")
-        typer.echo(f"  run: {trial.user_attrs.get(O.ATTR_RUN_ID, '')}")
+        typer.echo(f"  run: {trial.user_attrs.get(names.ATTR_RUN_ID, '')}")
         for key, value in trial.params.items():
             typer.echo(f"  {key}={value}")
     if register:
@@ -259,8 +255,8 @@ def best(
             )
         from rmsweep.reproduce import reproduce as do_reproduce
 
-        run_id = trials[0].user_attrs.get(O.ATTR_RUN_ID)
-        rep = do_reproduce(run_id, tracking_uri=study.user_attrs.get(O.STUDY_TRACKING_URI))
+        run_id = trials[0].user_attrs.get(names.ATTR_RUN_ID)
+        rep = do_reproduce(run_id, tracking_uri=study.user_attrs.get(names.STUDY_TRACKING_URI))
         typer.echo(f"reproduced {run_id} as run {rep.run_id} ({rep.state})")
         for key, (old, new) in rep.differences().items():
             typer.echo(f"  {key}: {old} -> {new}")
@@ -268,12 +264,11 @@ def best(
             raise typer.Exit(1)
 
 
-def _register_best(study, trials, model_name: str) -> None:
+def _register_best(study: Study, trials: list[FrozenTrial], model_name: str) -> None:
     from pathlib import Path
 
     from rmsweep.config import compose
     from rmsweep.registry import register_checkpoint
-    from rmsweep.study import _optuna as O
     from rmsweep.tracking import tracking_client
 
     if len(trials) > 1:
@@ -281,14 +276,18 @@ def _register_best(study, trials, model_name: str) -> None:
         raise SpecError(
             f"{len(trials)} Pareto-optimal trials ({numbers}): choose one with --trial N"
         )
-    run_id = trials[0].user_attrs.get(O.ATTR_RUN_ID)
-    client = tracking_client(study.user_attrs.get(O.STUDY_TRACKING_URI))
+    run_id = str(trials[0].user_attrs.get(names.ATTR_RUN_ID, ""))
+    if not run_id:
+        raise SpecError(
+            f"trial {trials[0].number} of study {study.study_name!r} has no MLflow run to register"
+        )
+    client = tracking_client(str(study.user_attrs.get(names.STUDY_TRACKING_URI, "")))
     download_to = Path(compose([]).workdir) / "checkpoints" / "downloaded"
     version = register_checkpoint(client, run_id, model_name, download_to=download_to)
     _echo(f"registered {model_name} version {version.version} from run {run_id}")
 
 
-def _complete_trial(study, number: int):
+def _complete_trial(study: Study, number: int) -> FrozenTrial:
     from optuna.trial import TrialState
 
     found = [t for t in study.trials if t.number == number]
@@ -306,8 +305,8 @@ def dashboard(
 ) -> None:
     """optuna-dashboard on study NAME's storage (the optional extra rmsweep[dashboard])."""
     from rmsweep.errors import RmsweepError
-    from rmsweep.study import _optuna as O
     from rmsweep.study import open_study
+    from rmsweep.study._storage import with_driver
 
     try:
         import optuna_dashboard
@@ -320,7 +319,7 @@ def dashboard(
     study_id = rdb.get_study_id_from_name(name)
     _echo(f"optuna-dashboard: http://{host}:{port}/dashboard/studies/{study_id} (Ctrl-C stops it)")
     try:
-        optuna_dashboard.run_server(O.with_driver(url), host=host, port=port)
+        optuna_dashboard.run_server(with_driver(url), host=host, port=port)
     except KeyboardInterrupt:
         _echo("optuna-dashboard stopped")
 
@@ -330,7 +329,7 @@ def _runner(kind: str) -> Any:
         return None
     if kind not in RUNNERS:
         raise SpecError(f"--runner {kind!r} is not one of {', '.join(RUNNERS)}")
-    from rmsweep.study.testing import SleepJobRunner
+    from rmsweep.testing import SleepJobRunner
 
     return SleepJobRunner.factory(launcher="ray" if kind == "sleep" else "process")
 
@@ -349,6 +348,15 @@ def _progress() -> Any:
     from rmsweep.study._progress import LiveTable
 
     return LiveTable()
+
+
+def _drive(run_study: Callable[[], Any]) -> None:
+    """Run a study loop to its end and print the outcome; Ctrl-C is a one-line error."""
+    try:
+        outcome = run_study()
+    except KeyboardInterrupt:
+        raise StudyInterrupted("interrupted: running trials were stopped") from None
+    _print_outcome(outcome)
 
 
 def _print_outcome(outcome: Any) -> None:

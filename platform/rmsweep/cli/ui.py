@@ -24,6 +24,7 @@ def ui(
     ),
 ) -> None:
     """Start an MLflow server (one worker, 127.0.0.1) and print where to look; Ctrl-C stops it."""
+    from rmsweep import names
     from rmsweep import ui as server_ui
     from rmsweep.config import compose
     from rmsweep.errors import LaunchError
@@ -31,11 +32,10 @@ def ui(
     cfg = compose([])
     found = None
     if study:
-        from rmsweep.study import _optuna as O
         from rmsweep.study import open_study
 
         found, _, _ = open_study(study, storage)
-        uri = str(found.user_attrs[O.STUDY_TRACKING_URI])
+        uri = str(found.user_attrs[names.STUDY_TRACKING_URI])
     else:
         uri = tracking_uri or cfg.tracking.uri
     if uri.startswith(("http://", "https://")):  # a tracking server already shows it

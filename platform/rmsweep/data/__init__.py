@@ -15,22 +15,16 @@ Example:
 from __future__ import annotations
 
 from rmsweep.data._cache import inputs_digest
-from rmsweep.data._config import (
-    DATA_DEFAULTS,
-    SOURCE_TASKS,
-    load_data_config,
-    make_data_config,
-    validate_data_config,
-)
+from rmsweep.data._config import load_data_config, make_data_config
 from rmsweep.data._prepare import PreparedData, prepare_dataset
 from rmsweep.data._synthetic import KEYWORDS, keyword_score, rmbench_rows
 from rmsweep.data._ultrafeedback import bucket
 from rmsweep.data._writer import file_digest, read_rows
+from rmsweep.schema import DATA_DEFAULTS, validate_data_config
 
 __all__ = [
     "DATA_DEFAULTS",
     "KEYWORDS",
-    "SOURCE_TASKS",
     "PreparedData",
     "bucket",
     "file_digest",

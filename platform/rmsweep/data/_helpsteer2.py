@@ -11,9 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rmsweep.data._records import BadRows, PointItem, check_row, number_field, text_field
-from rmsweep.templates import SCALE_MAX, SCALE_MIN
-
-ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
+from rmsweep.schema import SCALE_MAX, SCALE_MIN
 
 
 def to_point(

@@ -50,11 +50,12 @@ def to_pair(
 ) -> PairItem | None:
     """One row as a PairItem, or None after reporting it."""
     row = flatten(row)
-    texts = {}
+    texts: list[str] = []
     for name in ("prompt", "chosen", "rejected"):
         if (value := text_field(row, name, origin, bad)) is None:
             return None
-        texts[name] = value
+        texts.append(value)
+    prompt, chosen, rejected = texts
     scores: list[float | None] = [None, None]
     if need_scores or any(has_field(row, f) for f in SCORE_FIELDS):
         for i, name in enumerate(SCORE_FIELDS):
@@ -62,7 +63,9 @@ def to_pair(
             if scores[i] is None:
                 return None
     return PairItem(
-        **texts,
+        prompt=prompt,
+        chosen=chosen,
+        rejected=rejected,
         origin=origin,
         score_chosen=scores[0],
         score_rejected=scores[1],

@@ -11,12 +11,12 @@ from typing import Any
 
 from rmsweep.data import _helpsteer2, _pairs, _synthetic, _ultrafeedback
 from rmsweep.data._cache import inputs_digest, publish, read_manifest, write_manifest
-from rmsweep.data._config import DATA_DEFAULTS, repo_root, validate_data_config
+from rmsweep.data._config import repo_root
 from rmsweep.data._records import BadRows, PairItem, PointItem, Source, iter_rows, resolve_source
 from rmsweep.data._split import split_by_prompt
 from rmsweep.data._writer import to_rows, write_parquet
 from rmsweep.errors import DataError
-from rmsweep.templates import validate_template
+from rmsweep.schema import DATA_DEFAULTS, validate_data_config, validate_template
 
 MAX_REPORTED = 20  # bad-row messages kept in the manifest / PreparedData
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from rmsweep.data._pairs import UF_SCALE, to_pair
 from rmsweep.data._records import BadRows, PointItem, check_row
-from rmsweep.templates import SCALE_MAX
+from rmsweep.schema import SCALE_MAX
 
 
 def bucket(score: float) -> int:

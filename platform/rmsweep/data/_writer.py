@@ -73,8 +73,9 @@ def to_rows(
 ) -> list[dict[str, Any]]:
     """veRL rows for one split (pairs get balanced, seeded A/B positions)."""
     slots = positions(len(items), seed, split) if items and isinstance(items[0], PairItem) else []
+    entries: Sequence[PointItem | PairItem] = items  # one kind or the other, seen one by one
     rows = []
-    for i, item in enumerate(items):
+    for i, item in enumerate(entries):
         extra: dict[str, Any] = {
             "index": i,
             "split": split,

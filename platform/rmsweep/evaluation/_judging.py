@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Any, TypeVar
 
 from rmsweep.evaluation._items import Comparison, Outcome
 
-ScoreFn = Callable[[list[tuple[str, str]]], list[float | None]]
-VerdictFn = Callable[[list[tuple[str, str, str]]], list[str | None]]
+# Sequence results: a judge that never returns None (a baseline's list[float]) is one too.
+ScoreFn = Callable[[list[tuple[str, str]]], Sequence[float | None]]
+VerdictFn = Callable[[list[tuple[str, str, str]]], Sequence[str | None]]
 VERDICTS = ("A", "B")
+
+_Item = TypeVar("_Item", bound=Hashable)
 
 
 def judge_pointwise(comparisons: Sequence[Comparison], score_fn: ScoreFn) -> list[Outcome]:
@@ -27,7 +31,7 @@ def judge_pointwise(comparisons: Sequence[Comparison], score_fn: ScoreFn) -> lis
     for c in comparisons:
         chosen, rejected = by_pair[(c.prompt, c.chosen)], by_pair[(c.prompt, c.rejected)]
         unparsed = chosen is None or rejected is None
-        won = not unparsed and chosen > rejected
+        won = chosen is not None and rejected is not None and chosen > rejected
         tie = not unparsed and chosen == rejected
         outcomes.append(Outcome(float(won), tie, unparsed, chosen, rejected))
     return outcomes
@@ -61,11 +65,11 @@ def judge_pairwise(comparisons: Sequence[Comparison], verdict_fn: VerdictFn) -> 
     return outcomes
 
 
-def _distinct(items: Iterable[tuple]) -> list[tuple]:
+def _distinct(items: Iterable[_Item]) -> list[_Item]:
     return list(dict.fromkeys(items))  # first-seen order
 
 
-def _call(fn: Callable, batch: list, name: str) -> list:
+def _call(fn: Callable[[list[Any]], Iterable[Any]], batch: list[Any], name: str) -> list[Any]:
     if not batch:
         return []
     results = list(fn(batch))

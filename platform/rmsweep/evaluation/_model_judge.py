@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from rmsweep.evaluation._settings import EvalSettings, ModelSpec
 
@@ -90,7 +90,8 @@ class ModelJudge:
                 pad_token_id=self._pad_id(),
             )
             for i, out in zip(rows, outs, strict=True):
-                texts[i] = self.tokenizer.decode(out.token_ids, skip_special_tokens=True)
+                # One sequence of ids decodes to one string.
+                texts[i] = cast(str, self.tokenizer.decode(out.token_ids, skip_special_tokens=True))
         return texts
 
     def _prompt_ids(self, record: dict[str, str]) -> list[int]:
@@ -102,13 +103,16 @@ class ModelJudge:
             {**record, "scale_min": str(s.scale_min), "scale_max": str(s.scale_max)},
             native_thinking=s.native_thinking,
         )
-        kwargs = {"enable_thinking": bool(s.template["thinking"])} if s.native_thinking else {}
-        ids = self.tokenizer.apply_chat_template(
+        kwargs: dict[str, Any] = (
+            {"enable_thinking": bool(s.template["thinking"])} if s.native_thinking else {}
+        )
+        # What comes back depends on the transformers version (ids, or a BatchEncoding).
+        encoded: Any = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, tokenize=True, **kwargs
         )
-        if hasattr(ids, "get"):  # transformers 5 returns a BatchEncoding
-            ids = ids["input_ids"]
-        ids = list(ids)
+        if hasattr(encoded, "get"):  # transformers 5 returns a BatchEncoding
+            encoded = encoded["input_ids"]
+        ids: list[int] = list(encoded)
         room = self._max_positions() - s.max_new_tokens
         if room > 0 and len(ids) > room:
             # Keep the end: the response(s) and the generation prompt the answer follows.
@@ -152,7 +156,7 @@ def _has_vllm() -> bool:
 
 def judge_fns(
     model: ModelSpec, settings: EvalSettings
-) -> tuple[Callable[..., list], GenerationStats | None]:
+) -> tuple[Callable[..., list[Any]], GenerationStats | None]:
     """The judging function for ``settings.task`` (and generation stats for a model)."""
     from rmsweep.evaluation._baselines import BASELINES
 

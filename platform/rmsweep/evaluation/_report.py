@@ -6,8 +6,10 @@ Flat score keys (``rmbench.chat.hard``) become MLflow metrics with ``/`` for ``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmsweep import names
 from rmsweep.evaluation._evaluate import EvalReport
 from rmsweep.evaluation._rates import judgment_rows
 from rmsweep.evaluation._settings import BASELINE_PREFIX
@@ -16,10 +18,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from rich.table import Table
 
-EVAL_PREFIX = "eval/"
-BASELINE_METRIC_PREFIX = "baseline/"
-JUDGMENTS_ARTIFACT = "eval/judgments.json"
-SCORES_ARTIFACT = "eval/scores.json"
 # The number a benchmark is known by, first in tables and summaries.
 HEADLINE = {"rewardbench": "rewardbench.score", "rmbench": "rmbench.avg", "rmb": "rmb.acc"}
 
@@ -28,8 +26,8 @@ def metric_name(key: str, judge: str | None = None) -> str:
     """``rmbench.chat.hard`` -> ``eval/rmbench/chat/hard`` (or ``baseline/<name>/…``)."""
     path = key.replace(".", "/")
     if judge is None:
-        return EVAL_PREFIX + path
-    return f"{BASELINE_METRIC_PREFIX}{judge.removeprefix(BASELINE_PREFIX)}/{path}"
+        return names.EVAL_PREFIX + path
+    return f"{names.BASELINE_METRIC_PREFIX}{judge.removeprefix(BASELINE_PREFIX)}/{path}"
 
 
 def to_json(report: EvalReport) -> dict[str, Any]:
@@ -91,11 +89,17 @@ def tables(report: EvalReport) -> list[Table]:
     return out
 
 
-def log_report(client: MlflowClient, run_id: str, report: EvalReport, *, step: int = 0) -> None:
+def log_report(
+    client: MlflowClient, run_id: str, report: EvalReport, *, step: int | None = None
+) -> None:
     """Log the numbers as metrics (model and baselines), the benchmark files as inputs with
-    their digests, and the per-item judgments as an MLflow table artifact."""
+    their digests, and the per-item judgments as an MLflow table artifact. The metrics sit at
+    ``step``, by default the run's last training step: the step of the model they judge."""
     import json
     import time
+
+    if step is None:
+        step = final_step(client, run_id)
 
     from mlflow.entities import Metric
 
@@ -113,13 +117,20 @@ def log_report(client: MlflowClient, run_id: str, report: EvalReport, *, step: i
         tracking.log_dataset(
             client,
             run_id,
-            path=bench.path,
+            path=Path(bench.path),
             digest=bench.digest,
             name=f"{bench.name}-eval",
             context="eval",
         )
-    client.log_table(run_id, data=judgments_frame(report), artifact_file=JUDGMENTS_ARTIFACT)
-    client.log_text(run_id, json.dumps(to_json(report), indent=2), SCORES_ARTIFACT)
+    client.log_table(run_id, data=judgments_frame(report), artifact_file=names.JUDGMENTS_ARTIFACT)
+    client.log_text(run_id, json.dumps(to_json(report), indent=2), names.SCORES_ARTIFACT)
+
+
+def final_step(client: Any, run_id: str) -> int:
+    """The last training step a run logged (0 when it logged none)."""
+    run = client.get_run(run_id)
+    steps = [m.step for m in client.get_metric_history(run_id, "training/global_step")]
+    return max(steps, default=int(run.data.metrics.get("training/global_step", 0)))
 
 
 def judgments_frame(report: EvalReport) -> Any:

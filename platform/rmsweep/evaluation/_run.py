@@ -80,9 +80,8 @@ def evaluate_model(
     report = evaluate(settings, spec)
     if client is not None and target is not None:
         from rmsweep.evaluation._report import log_report
-        from rmsweep.job import final_step
 
-        log_report(client, target, report, step=final_step(client, target))
+        log_report(client, target, report)
     return report, target
 
 

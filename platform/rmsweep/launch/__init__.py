@@ -7,11 +7,9 @@ this package imports neither Ray nor MLflow.
 
 from __future__ import annotations
 
-from rmsweep.launch._launcher import ADDRESS_FORMS, STATUSES, TERMINAL_STATUSES, RayLauncher
+from rmsweep.launch._launcher import ADDRESS_FORMS, RayLauncher
 
 __all__ = [
     "ADDRESS_FORMS",
-    "STATUSES",
-    "TERMINAL_STATUSES",
     "RayLauncher",
 ]

@@ -12,14 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rmsweep import names
 from rmsweep.errors import LaunchError
 from rmsweep.launch._head import LocalHead
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
 
-STATUSES = ("PENDING", "RUNNING", "SUCCEEDED", "FAILED", "STOPPED")
-TERMINAL_STATUSES = frozenset({"SUCCEEDED", "FAILED", "STOPPED"})
 ADDRESS_FORMS = (
     "http(s)://host:port (the dashboard, e.g. http://head:8265), "
     "ray://host:port (Ray Client), auto (a `ray start` cluster on this machine), "
@@ -199,7 +198,7 @@ class RayLauncher:
             client.stop_job(job_id)
         except Exception as err:
             raise LaunchError(f"cannot stop job {job_id}: {_one_line(err)}") from err
-        while self.status(job_id) not in TERMINAL_STATUSES and time.monotonic() < deadline:
+        while self.status(job_id) not in names.JOB_TERMINAL and time.monotonic() < deadline:
             time.sleep(0.1)
 
     def logs(self, job_id: str) -> str:
@@ -247,7 +246,7 @@ class RayLauncher:
                 failures = 0
                 if on_poll is not None:
                     on_poll(status)
-                if status in TERMINAL_STATUSES:
+                if status in names.JOB_TERMINAL:
                     return status
                 time.sleep(poll_s)
         except LaunchError:
@@ -255,34 +254,6 @@ class RayLauncher:
         except BaseException:
             self._stop_quietly(job_id)
             raise
-
-    def available_resources(self, *, timeout_s: float = 30.0) -> dict[str, float]:
-        """Resources free on the cluster now, e.g. ``{"CPU": 3.0, "GPU": 8.0}``.
-
-        Read from the dashboard's cluster status, which Ray refreshes every few seconds; a
-        head that just started has none to report for a moment, hence the bounded wait (an
-        empty dict after ``timeout_s``). Starts the local head if it is not running yet.
-        """
-        client = self._client(start=True)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                # _do_request carries the client's auth headers and cookies.
-                reply = client._do_request("GET", "/api/cluster_status")
-                reply.raise_for_status()
-                report = reply.json()["data"]["clusterStatus"]["loadMetricsReport"]
-                usage = report["usage"]
-            except Exception as err:
-                where = self._where()
-                raise LaunchError(f"cannot read resources of {where}: {_one_line(err)}") from err
-            if usage or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        return {
-            name: float(total) - float(used)
-            for name, (used, total) in usage.items()
-            if not name.startswith("node:")
-        }
 
     def _stop_quietly(self, job_id: str) -> None:
         try:

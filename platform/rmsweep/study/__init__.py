@@ -10,18 +10,18 @@ prunes from the validation curve it reads back from MLflow, and tells Optuna the
 
 from __future__ import annotations
 
-from rmsweep.study._controller import aggregate
-from rmsweep.study._runner import TrialHandle, TrialRunner, VerlTrialRunner
-from rmsweep.study._space import SpaceEntry, suggest, to_overrides
-from rmsweep.study._spec import Component, Objective, StudySpec
-from rmsweep.study._study import (
+from rmsweep.study._components import Component
+from rmsweep.study._lifecycle import (
     StudyOutcome,
     launch_study,
     open_study,
     resume_study,
     stored_spec,
 )
-from rmsweep.study._summary import state_counts, state_of, study_summary
+from rmsweep.study._runner import TrialHandle, TrialRunner, VerlTrialRunner
+from rmsweep.study._space import SpaceEntry, suggest, to_overrides
+from rmsweep.study._spec import Objective, StudySpec
+from rmsweep.study._summary import aggregate, state_counts, state_of, study_summary
 from rmsweep.study._validate import load_spec, parse_spec
 
 __all__ = [

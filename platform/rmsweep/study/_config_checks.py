@@ -7,15 +7,13 @@ option, a wrong type, a template for the wrong task) is reported before anything
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rmsweep.errors import ConfigError
+from rmsweep.overrides import hydra_value
+from rmsweep.study._hints import Problem, did_you_mean
 from rmsweep.study._space import SpaceEntry
-from rmsweep.study._validate import did_you_mean
-
-Problem = Callable[[tuple[str | int, ...], str, str], None]
 
 
 class ConfigChecks:
@@ -60,7 +58,7 @@ class ConfigChecks:
                 )
                 continue
             for candidate in _probe_values(entry):
-                self._compose(entry, f"{entry.key}={_hydra(candidate)}", path, where)
+                self._compose(entry, f"{entry.key}={hydra_value(candidate)}", path, where)
 
     def _group(self, entry: SpaceEntry, group_dir: Path, path: Any, where: str) -> None:
         options = sorted(p.stem for p in group_dir.glob("*.yaml"))
@@ -95,12 +93,6 @@ def _probe_values(entry: SpaceEntry) -> list[Any]:
     if entry.kind == "int":
         return [int(entry.low or 0), int(entry.high or 0)]
     return [float(entry.low or 0.0), float(entry.high or 0.0)]
-
-
-def _hydra(value: Any) -> str:
-    from rmsweep.verl import hydra_value
-
-    return hydra_value(value)
 
 
 def _strip(message: str) -> str:

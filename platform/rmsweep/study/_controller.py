@@ -3,66 +3,49 @@
 One loop per process, no batch barrier: the moment a trial ends, its slot claims the next one.
 State lives in Optuna's storage (the search) and MLflow (the runs); a crashed controller is
 recovered from those two by ``study resume`` or by any other worker of the study.
+
+A trial ends through one path, :meth:`Controller._tell`: Optuna first (state and reason
+attrs, ``tell``, a re-run queued), then the MLflow run's end (status, ``rmsweep.state``,
+reason). The controller is the only one that ends a trial's run; a crash between the two
+writes leaves a told trial whose run is RUNNING, which ``study resume`` ends as Optuna
+recorded (``_tracking.end_unended_run``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rmsweep import names
 from rmsweep.errors import LaunchError, RmsweepError
-from rmsweep.study import _optuna as O
-from rmsweep.study import _tracking as T
-from rmsweep.study._runner import (
-    FAILED,
-    RUNNING,
-    SUCCEEDED,
-    TERMINAL,
-    TrialHandle,
-    TrialRunner,
-    final_step,
-)
+from rmsweep.run import missing_objective
+from rmsweep.study._context import Event, LoopResult, StudyContext
+from rmsweep.study._heartbeats import Heartbeats
+from rmsweep.study._runner import TrialHandle, TrialRunner, final_step
+from rmsweep.study._signals import sigint_deferred, sigterm_as_interrupt
 from rmsweep.study._space import group_keys, suggest, to_overrides
+from rmsweep.study._storage import attempt_of, claim_trial, requeue, study_lock
+from rmsweep.study._summary import aggregate, best_line
+from rmsweep.study._tracking import (
+    end_stale_runs,
+    record_best_so_far,
+    record_trial_end,
+    record_trial_start,
+    run_url,
+)
 
 if TYPE_CHECKING:
     import optuna
-    from mlflow import MlflowClient
 
-    from rmsweep.study._spec import Objective, StudySpec
 
 MAX_START_FAILURES = 3  # consecutive trials that fail to start before the controller gives up
 MAX_POLL_ERRORS = 30  # consecutive failed status reads before a trial's job counts as lost
 Echo = Callable[[str], None]
-
-
-@dataclass
-class Event:
-    """A moment in a trial's life, for the overhead benchmark (``time.time()`` seconds)."""
-
-    trial: int
-    kind: str  # claimed | started | running | ended | told
-    at: float
-
-
-@dataclass
-class StudyContext:
-    """Everything one controller process needs about its study."""
-
-    name: str
-    spec: StudySpec
-    study: optuna.Study
-    storage: optuna.storages.RDBStorage
-    storage_url: str
-    mlflow: MlflowClient
-    parent_run_id: str
-    data_source: str
 
 
 @dataclass
@@ -74,26 +57,6 @@ class _Active:
     reported_step: int = -1
     running: bool = False
     poll_errors: int = 0
-
-
-@dataclass
-class LoopResult:
-    """What this controller did: its trials' outcomes and the timing events."""
-
-    outcomes: dict[int, str] = field(default_factory=dict)
-    events: list[Event] = field(default_factory=list)
-    interrupted: bool = False
-    timed_out: bool = False
-
-
-def aggregate(history: Sequence[tuple[int, float]], objective: Objective) -> float | None:
-    """The value of a metric curve that counts: the last step's, or the best step's."""
-    if not history:
-        return None
-    if objective.aggregate == "last":
-        return float(max(history, key=lambda sv: sv[0])[1])
-    values = [v for _, v in history]
-    return float(max(values) if objective.direction == "maximize" else min(values))
 
 
 class Controller:
@@ -124,7 +87,7 @@ class Controller:
         self.active: dict[int, _Active] = {}
         self.result = LoopResult()
         self._wake = threading.Event()
-        self._heartbeats = _Heartbeats(ctx.storage)
+        self._heartbeats = Heartbeats(ctx.storage)
         self._groups = group_keys(ctx.spec.space)
         self._start_failures = 0
 
@@ -138,11 +101,11 @@ class Controller:
         deadline = time.monotonic() + self.ctx.spec.timeout_s if self.ctx.spec.timeout_s else None
         self._heartbeats.start()
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 self._loop(deadline)
         except KeyboardInterrupt:
             self.result.interrupted = True
-            with _sigint_deferred(self.echo):
+            with sigint_deferred(self.echo):
                 self._kill_all()
             raise
         finally:
@@ -179,10 +142,10 @@ class Controller:
     def _start_next(self) -> bool:
         """Claim and start a trial; False when the budget is spent."""
         study = self.ctx.study
-        trial = O.claim_trial(study, self.ctx.spec.n_trials, self.ctx.storage_url)
+        trial = claim_trial(study, self.ctx.spec.n_trials, self.ctx.storage_url)
         if trial is None:
             return False
-        self._reap_stale()
+        end_stale_runs(self.ctx.mlflow, self.ctx.study, self.ctx.spec.objectives, self.echo)
         self._event(trial.number, "claimed")
         storage = self.ctx.storage
         study_id = storage.get_study_id_from_name(study.study_name)
@@ -190,11 +153,11 @@ class Controller:
         self._heartbeats.add(trial_id)
         values = suggest(trial, self.ctx.spec.space)
         overrides = to_overrides(self.ctx.spec.space, values)
-        trial.set_user_attr(O.ATTR_OVERRIDES, overrides)
+        trial.set_user_attr(names.ATTR_OVERRIDES, overrides)
         tags = {
             names.TAG_STUDY: self.ctx.name,
             names.TAG_TRIAL: str(trial.number),
-            T.TAG_KIND: "trial",
+            names.TAG_KIND: "trial",
         }
         try:
             handle = self.runner.start(overrides, tags=tags, parent_run_id=self.ctx.parent_run_id)
@@ -207,14 +170,14 @@ class Controller:
             self._fail_to_start(trial, err)
             return True
         self._start_failures = 0
-        trial.set_user_attr(O.ATTR_RUN_ID, handle.run_id)
-        trial.set_user_attr(O.ATTR_JOB_ID, str(handle.job_id))
-        trial.set_user_attr(O.ATTR_STATE, "running")
-        trial.set_user_attr(O.ATTR_RUN_URL, T.run_url(self.ctx.mlflow, handle.run_id))
+        trial.set_user_attr(names.ATTR_RUN_ID, handle.run_id)
+        trial.set_user_attr(names.ATTR_JOB_ID, str(handle.job_id))
+        trial.set_user_attr(names.ATTR_STATE, "running")
+        trial.set_user_attr(names.ATTR_RUN_URL, run_url(self.ctx.mlflow, handle.run_id))
         if (last := final_step(handle)) is not None:
-            trial.set_user_attr(O.ATTR_FINAL_STEP, last)
+            trial.set_user_attr(names.ATTR_FINAL_STEP, last)
         choices = {k: v for k, v in values.items() if k in self._groups}
-        T.record_trial_start(self.ctx.mlflow, handle.run_id, group_choices=choices)
+        record_trial_start(self.ctx.mlflow, handle.run_id, group_choices=choices)
         self.active[trial.number] = _Active(trial, trial_id, handle, values)
         self._event(trial.number, "started")
         shown = " ".join(overrides) or "(base config)"
@@ -222,28 +185,19 @@ class Controller:
         return True
 
     def _kill_unstarted(self, trial: optuna.Trial) -> None:
-        from optuna.trial import TrialState
-
-        with _sigint_deferred(self.echo), contextlib.suppress(Exception):
-            trial.set_user_attr(O.ATTR_STATE, "killed")
-            trial.set_user_attr(O.ATTR_REASON, "stopped by Ctrl-C before its job started")
-            frozen = self.ctx.study.tell(trial, state=TrialState.FAIL)
-            O.requeue(self.ctx.study, frozen, reason="killed by Ctrl-C", same_attempt=True)
-            self.result.outcomes[trial.number] = "killed"
+        """Ctrl-C while a trial was being prepared: its run, if any, was ended by start_run."""
+        with sigint_deferred(self.echo), contextlib.suppress(Exception):
+            reason = "stopped by Ctrl-C before its job started"
+            self._tell(trial, "killed", reason=reason, requeue_as="killed by Ctrl-C")
             self.echo(f"trial {trial.number} killed")
 
     def _fail_to_start(self, trial: optuna.Trial, err: Exception) -> None:
-        from optuna.trial import TrialState
-
         reason = (
             f"did not start: {err}"
             if isinstance(err, RmsweepError)
             else (f"did not start: {type(err).__name__}: {err}")
         )
-        trial.set_user_attr(O.ATTR_STATE, "failed")
-        trial.set_user_attr(O.ATTR_REASON, reason[:2000])
-        self.ctx.study.tell(trial, state=TrialState.FAIL)
-        self.result.outcomes[trial.number] = "failed"
+        self._tell(trial, "failed", reason=reason)
         self.echo(f"trial {trial.number} failed: {reason}")
         self._start_failures += 1
         if self._start_failures >= MAX_START_FAILURES:
@@ -261,17 +215,17 @@ class Controller:
                 self.echo(f"trial {number}: cannot read its job status ({err}); retrying")
                 return
             self.echo(f"trial {number}: lost its job after {active.poll_errors} failed reads")
-            status = FAILED
+            status = names.JOB_FAILED
         else:
             active.poll_errors = 0
-        if status == RUNNING and not active.running:
+        if status == names.JOB_RUNNING and not active.running:
             active.running = True
             self._event(number, "running")
             self.echo(f"trial {number} running (job {active.handle.job_id})")
-        if status in TERMINAL:
+        if status in names.JOB_TERMINAL:
             self._event(number, "ended")
             self._end(active, status)
-        elif status == RUNNING and self.ctx.spec.prunes:
+        elif status == names.JOB_RUNNING and self.ctx.spec.prunes:
             if self._report(active) and not self._finished(active) and active.trial.should_prune():
                 self._prune(active)
 
@@ -294,108 +248,123 @@ class Controller:
         return last is not None and active.reported_step >= last
 
     def _prune(self, active: _Active) -> None:
-        from optuna.trial import TrialState
-
         number = active.trial.number
         active.handle.stop("pruned")
         self._event(number, "ended")
-        step = active.reported_step
-        active.trial.set_user_attr(O.ATTR_STATE, "pruned")
-        active.trial.set_user_attr(O.ATTR_REASON, f"pruned at step {step}")
-        self.ctx.study.tell(active.trial, state=TrialState.PRUNED)
-        T.record_trial_end(
-            self.ctx.mlflow, active.handle.run_id, state="pruned", reason=f"pruned at step {step}"
-        )
-        self._close(active, "pruned")
-        self.echo(f"trial {number} pruned at step {step}")
+        reason = f"pruned at step {active.reported_step}"
+        self._tell(active.trial, "pruned", reason=reason, run_id=active.handle.run_id)
+        self._close(active)
+        self.echo(f"trial {number} {reason}")
 
     def _end(self, active: _Active, status: str) -> None:
-        from optuna.trial import TrialState
-
         number = active.trial.number
         values, reason = self._outcome(active, status)
+        run_id = active.handle.run_id
         if reason is None:
-            active.trial.set_user_attr(O.ATTR_STATE, "complete")
-            self.ctx.study.tell(active.trial, [values[o.metric] for o in self.ctx.spec.objectives])
-            T.record_trial_end(
-                self.ctx.mlflow, active.handle.run_id, state="complete", objectives=values
-            )
+            self._tell(active.trial, "complete", values=values, run_id=run_id)
+            self._close(active)
             self._record_best()
-            self._close(active, "complete")
             shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-            self.echo(f"trial {number} complete: {shown}{self._best_line()}")
+            self.echo(
+                f"trial {number} complete: {shown}{best_line(self.ctx.study, self.ctx.spec.objectives)}"
+            )
             return
-        active.trial.set_user_attr(O.ATTR_STATE, "failed")
-        active.trial.set_user_attr(O.ATTR_REASON, reason)
-        frozen = self.ctx.study.tell(active.trial, state=TrialState.FAIL)
-        T.record_trial_end(self.ctx.mlflow, active.handle.run_id, state="failed", reason=reason)
-        retry = O.attempt_of(frozen) <= self.ctx.spec.retries
-        if retry:
-            O.requeue(self.ctx.study, frozen, reason=reason)
-        self._close(active, "failed")
+        retry = attempt_of(active.trial) <= self.ctx.spec.retries
+        self._tell(active.trial, "failed", reason=reason, run_id=run_id, retry=retry)
+        self._close(active)
         self.echo(f"trial {number} failed: {reason}" + ("; queued again" if retry else ""))
 
     def _outcome(self, active: _Active, status: str) -> tuple[dict[str, float], str | None]:
-        """Close the run; return the objective values, or why the trial failed."""
+        """The objective values of a job that ended, or why its trial failed."""
         try:
-            run_state = active.handle.finish().state
+            active.handle.finish()
         except RmsweepError as err:
             return {}, f"closing its run failed: {err}"
-        if status != SUCCEEDED:
-            outside = "" if status == FAILED else " (stopped outside the controller)"
+        if status != names.JOB_SUCCEEDED:
+            outside = "" if status == names.JOB_FAILED else " (stopped outside the controller)"
             return {}, f"its job ended {status}{outside}{self._failure(active)}"
-        if run_state != "complete":
-            return {}, f"its run ended {run_state}"
         if self.ctx.spec.prunes:
             self._report(active)
-        values: dict[str, float] = {}
-        for objective in self.ctx.spec.objectives:
-            value = aggregate(active.handle.history(objective.metric), objective)
-            if value is None:
-                key = objective.key(self.ctx.data_source)
-                return {}, f"the job succeeded but logged no {objective.metric} ({key})"
-            values[objective.metric] = value
-        return values, None
+        objectives, source = self.ctx.spec.objectives, self.ctx.data_source
+        histories = {o.metric: active.handle.history(o.metric) for o in objectives}
+        logged = {o.key(source) for o in objectives if histories[o.metric]}
+        if reason := missing_objective(logged, list(histories), source):
+            return {}, reason
+        values = {o.metric: aggregate(histories[o.metric], o) for o in objectives}
+        return {k: v for k, v in values.items() if v is not None}, None
 
     def _failure(self, active: _Active) -> str:
         """``: <why>`` where the job recorded why it failed (e.g. its evaluation failed)."""
         try:
-            why = self.ctx.mlflow.get_run(active.handle.run_id).data.tags.get(names.TAG_FAILURE)
+            why = self.ctx.mlflow.get_run(active.handle.run_id).data.tags.get(names.TAG_REASON)
         except Exception:  # the reason is a courtesy; the failure is recorded either way
             return ""
         return f": {why}" if why else ""
 
-    def _close(self, active: _Active, outcome: str) -> None:
+    def _tell(
+        self,
+        trial: optuna.Trial,
+        state: str,
+        *,
+        values: dict[str, float] | None = None,
+        reason: str | None = None,
+        run_id: str | None = None,
+        retry: bool = False,
+        requeue_as: str | None = None,
+    ) -> None:
+        """End a trial ``state`` (complete | pruned | failed | killed): Optuna first, then its
+        MLflow run when it has one (``start_run`` ends a run whose job never started).
+
+        ``retry`` queues a re-run that uses one of the spec's retries; ``requeue_as`` queues
+        one, for that reason, that does not (Ctrl-C).
+        """
+        from optuna.trial import TrialState
+
+        trial.set_user_attr(names.ATTR_STATE, state)
+        if reason:
+            trial.set_user_attr(names.ATTR_REASON, reason[:2000])
+        if state == "complete":
+            assert values is not None
+            frozen = self.ctx.study.tell(
+                trial, [values[o.metric] for o in self.ctx.spec.objectives]
+            )
+        else:
+            told = TrialState.PRUNED if state == "pruned" else TrialState.FAIL
+            frozen = self.ctx.study.tell(trial, state=told)
+        if retry:
+            requeue(self.ctx.study, frozen, reason=reason or state)
+        elif requeue_as:
+            requeue(self.ctx.study, frozen, reason=requeue_as, same_attempt=True)
+        self.result.outcomes[trial.number] = state
+        if run_id is not None:
+            self._end_run(run_id, state, values, reason)
+
+    def _end_run(
+        self, run_id: str, state: str, values: dict[str, float] | None, reason: str | None
+    ) -> None:
+        """The MLflow half of :meth:`_tell`: the only place a trial's run is ended."""
+        record_trial_end(self.ctx.mlflow, run_id, state=state, objectives=values, reason=reason)
+
+    def _close(self, active: _Active) -> None:
+        """The slot is free again: no more heartbeats for the trial."""
         self._heartbeats.discard(active.trial_id)
         self.active.pop(active.trial.number, None)
-        self.result.outcomes[active.trial.number] = outcome
         self._event(active.trial.number, "told")
 
     def _record_best(self) -> None:
         """The parent run's best-so-far history (a chart, not a record: failures only echo)."""
         try:
-            with O.study_lock(self.ctx.storage_url, f"{self.ctx.name} (parent run)"):
+            with study_lock(self.ctx.storage_url, f"{self.ctx.name} (parent run)"):
                 trials = self.ctx.study.get_trials(deepcopy=False)
-                T.record_best_so_far(
+                record_best_so_far(
                     self.ctx.mlflow, self.ctx.parent_run_id, trials, self.ctx.spec.objectives
                 )
         except Exception as err:
             self.echo(f"study {self.ctx.name}: best-so-far not recorded ({err})")
 
-    def _best_line(self) -> str:
-        if len(self.ctx.spec.objectives) != 1:
-            return ""
-        try:
-            best = self.ctx.study.best_trial
-        except ValueError:
-            return ""
-        return f" (best: trial {best.number}, {best.values[0]:.4g})"
-
     # --- stopping ----------------------------------------------------------------------------
     def _kill_all(self) -> None:
         """Ctrl-C: stop every running job, fail its trial, mark its run KILLED, queue it again."""
-        from optuna.trial import TrialState
-
         if not self.active:
             return
         self.echo(f"stopping {len(self.active)} running trial(s)…")
@@ -407,109 +376,18 @@ class Controller:
             error = stops[number].exception()
             reason = "stopped by Ctrl-C" + (f" (stop failed: {error})" if error else "")
             try:
-                active.trial.set_user_attr(O.ATTR_STATE, "killed")
-                active.trial.set_user_attr(O.ATTR_REASON, reason)
-                frozen = self.ctx.study.tell(active.trial, state=TrialState.FAIL)
-                O.requeue(self.ctx.study, frozen, reason="killed by Ctrl-C", same_attempt=True)
-                T.record_trial_end(
-                    self.ctx.mlflow, active.handle.run_id, state="killed", reason=reason
+                self._tell(
+                    active.trial,
+                    "killed",
+                    reason=reason,
+                    run_id=active.handle.run_id,
+                    requeue_as="killed by Ctrl-C",
                 )
             except Exception as err:  # keep stopping the others
+                self.result.outcomes[number] = "killed"
                 self.echo(f"trial {number}: could not record the kill: {err}")
-            self._close(active, "killed")
+            self._close(active)
             self.echo(f"trial {number} killed")
-
-    def _reap_stale(self) -> None:
-        """Close the MLflow runs of trials another worker abandoned (failed as stale)."""
-        from optuna.trial import TrialState
-
-        for frozen in self.ctx.study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-            run_id = frozen.user_attrs.get(O.ATTR_RUN_ID)
-            if frozen.user_attrs.get(O.ATTR_STATE) != "running" or not run_id:
-                continue
-            try:
-                if self.ctx.mlflow.get_run(run_id).info.status != "RUNNING":
-                    continue
-                reason = "stale: its controller stopped sending heartbeats"
-                T.record_trial_end(self.ctx.mlflow, run_id, state="failed", reason=reason)
-            except Exception as err:  # another worker may be doing the same
-                self.echo(f"trial {frozen.number}: could not close its stale run ({err})")
-                continue
-            self.echo(f"trial {frozen.number} failed: {reason}")
 
     def _event(self, trial: int, kind: str) -> None:
         self.result.events.append(Event(trial, kind, time.time()))
-
-
-class _Heartbeats:
-    """A thread that tells the storage every running trial of this process is alive."""
-
-    def __init__(self, storage: optuna.storages.RDBStorage) -> None:
-        self.storage = storage
-        self.trial_ids: set[int] = set()
-        self.lock = threading.Lock()
-        self.stopped = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def add(self, trial_id: int) -> None:
-        with self.lock:
-            self.trial_ids.add(trial_id)
-        self._beat(trial_id)
-
-    def discard(self, trial_id: int) -> None:
-        with self.lock:
-            self.trial_ids.discard(trial_id)
-
-    def start(self) -> None:
-        self.stopped.clear()
-        self.thread = threading.Thread(target=self._run, name="rmsweep-heartbeats", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
-
-    def _run(self) -> None:
-        while not self.stopped.wait(O.HEARTBEAT_S):
-            with self.lock:
-                ids = list(self.trial_ids)
-            for trial_id in ids:
-                self._beat(trial_id)
-
-    def _beat(self, trial_id: int) -> None:
-        with contextlib.suppress(Exception):  # a missed beat is retried; the grace is long
-            self.storage.record_heartbeat(trial_id)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a scheduler stopping the worker) takes the Ctrl-C path."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def _sigint_deferred(echo: Echo) -> Iterator[None]:
-    """While running jobs are stopped, a second Ctrl-C only says to wait."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, lambda *_: echo("still stopping jobs; please wait"))
-    previous_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)

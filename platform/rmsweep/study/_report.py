@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmsweep.study import _optuna as O
+from rmsweep import names
 from rmsweep.study._summary import state_counts, state_of
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def status_table(study: optuna.Study, objectives: Sequence[Objective]) -> Table:
             *[_fmt(values[i]) if i < len(values) else "" for i in range(len(objectives))],
             *[_fmt(trial.params.get(key)) for key in params],
             _duration(trial),
-            str(trial.user_attrs.get(O.ATTR_RUN_ID, ""))[:12],
+            str(trial.user_attrs.get(names.ATTR_RUN_ID, ""))[:12],
         ]
         table.add_row(*row)
     table.caption = best_caption(study, objectives)
@@ -97,7 +97,7 @@ def status_table(study: optuna.Study, objectives: Sequence[Objective]) -> Table:
 
 def _step(trial: Any, state: str) -> str:
     """``last reported step/last validation step`` (``3/5``), as far as they are known."""
-    final = trial.user_attrs.get(O.ATTR_FINAL_STEP)
+    final = trial.user_attrs.get(names.ATTR_FINAL_STEP)
     reached = max(trial.intermediate_values) if trial.intermediate_values else None
     if state == "complete" and final is not None:
         reached = final
@@ -183,7 +183,7 @@ def compare_table(
             *[_fmt(v) for v in trial.values],
             *[_fmt(scores.get(trial.number, {}).get(key)) for key in extra],
             *[_fmt(trial.params.get(key)) for key in params],
-            str(trial.user_attrs.get(O.ATTR_RUN_ID, "")),
+            str(trial.user_attrs.get(names.ATTR_RUN_ID, "")),
         )
     return table
 
@@ -196,7 +196,7 @@ def benchmark_scores(
 
     found: dict[int, dict[str, float]] = {}
     for trial in ranked(study, objectives)[:top]:
-        run_id = trial.user_attrs.get(O.ATTR_RUN_ID)
+        run_id = trial.user_attrs.get(names.ATTR_RUN_ID)
         if not run_id:
             continue
         try:

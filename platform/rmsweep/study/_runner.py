@@ -3,8 +3,11 @@
 The controller never composes configs or talks to Ray itself: it hands a trial's overrides
 to a :class:`TrialRunner` and polls the :class:`TrialHandle` it gets back. Production is
 :class:`VerlTrialRunner` (compose the config, ``run.start_run``: an MLflow child run and a
-veRL job through the launcher); ``rmsweep.study.testing.SleepJobRunner`` stands in for
+veRL job through the launcher); ``rmsweep.testing.SleepJobRunner`` stands in for
 training when only the controller is measured or tested.
+
+The controller owns a trial run's end: a handle's ``stop`` and ``finish`` end the job and
+report how the run should end, and the controller ends the run after it told Optuna.
 """
 
 from __future__ import annotations
@@ -13,17 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from rmsweep.run import RunResult
+    from omegaconf import DictConfig
 
-# Ray job states a handle's ``poll`` returns.
-PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED = (
-    "PENDING",
-    "RUNNING",
-    "SUCCEEDED",
-    "FAILED",
-    "STOPPED",
-)
-TERMINAL = (SUCCEEDED, FAILED, STOPPED)
+    from rmsweep.run import RunResult
 
 
 class TrialHandle(Protocol):
@@ -35,7 +30,7 @@ class TrialHandle(Protocol):
     # (its result is in; the job is only tearing down). ``RunHandle`` has ``cfg`` instead.
 
     def poll(self) -> str:
-        """The job's state: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
+        """The job's state: one of ``names.JOB_STATUSES``."""
         ...
 
     def history(self, metric: str) -> list[tuple[int, float]]:
@@ -43,11 +38,12 @@ class TrialHandle(Protocol):
         ...
 
     def stop(self, state: str = "killed") -> RunResult:
-        """Stop the job; end the run as ``killed`` or ``pruned``."""
+        """Stop the job; the run is to end ``killed`` or ``pruned`` (the controller ends it)."""
         ...
 
     def finish(self) -> RunResult:
-        """After the job ended: close the run with its final state."""
+        """After the job ended: attach what the job left (its log) to the run, and return the
+        run's logged metrics; the controller decides the end state and ends the run."""
         ...
 
 
@@ -80,20 +76,35 @@ class VerlTrialRunner:
         base: the study's base overrides (spec ``base`` + command-line overrides).
         launcher: a ``rmsweep.launch.RayLauncher``; built from the base config when None
             (a local Ray head started on demand, or the cluster's address).
+        base_cfg: ``base`` composed, when the caller has it already (composed here if None).
     """
 
-    def __init__(self, base: Sequence[str], launcher: Any | None = None) -> None:
+    def __init__(
+        self,
+        base: Sequence[str],
+        launcher: Any | None = None,
+        *,
+        base_cfg: DictConfig | None = None,
+    ) -> None:
         self.base = list(base)
+        self._base_cfg = base_cfg
         self._launcher = launcher
         self._owns_launcher = launcher is None
 
     @property
+    def base_cfg(self) -> DictConfig:
+        if self._base_cfg is None:
+            from rmsweep.config import compose
+
+            self._base_cfg = compose(self.base)
+        return self._base_cfg
+
+    @property
     def launcher(self) -> Any:
         if self._launcher is None:
-            from rmsweep.config import compose
             from rmsweep.launch import RayLauncher
 
-            cfg = compose(self.base)
+            cfg = self.base_cfg
             self._launcher = RayLauncher(cfg.cluster.address, workdir=cfg.workdir)
         return self._launcher
 
@@ -116,13 +127,12 @@ class VerlTrialRunner:
             tags=dict(tags),
             parent_run_id=parent_run_id,
             swept=overrides,
+            ends_run=False,
         )
 
     def free_slots(self) -> int | None:
         """Free GPUs on the cluster ÷ GPUs one trial takes; 1 on cpu."""
-        from rmsweep.config import compose
-
-        cfg = compose(self.base)
+        cfg = self.base_cfg
         if cfg.device.name == "cpu":
             return 1
         per_trial = max(1, int(cfg.device.gpus_per_node) * int(cfg.device.nnodes))

@@ -17,10 +17,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rmsweep.overrides import hydra_value
+
 if TYPE_CHECKING:
     import optuna
 
 KINDS = ("categorical", "int", "float", "fixed")
+# The options an entry may give (``type`` is one of KINDS).
+ENTRY_KEYS = ("type", "choices", "low", "high", "step", "log", "value", "when")
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,6 @@ def suggest(trial: optuna.Trial, space: Sequence[SpaceEntry]) -> dict[str, Any]:
 
 def to_overrides(space: Sequence[SpaceEntry], values: Mapping[str, Any]) -> list[str]:
     """Hydra overrides for sampled values: group choices first, then keys (spec order)."""
-    from rmsweep.verl import hydra_value
-
     by_key = {entry.key: entry for entry in space}
     groups, keys = [], []
     for key, value in values.items():

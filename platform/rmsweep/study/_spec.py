@@ -25,10 +25,11 @@ Checks that need the config tree (space keys exist, options compose with the bas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, cast
 
 from rmsweep import names
+from rmsweep.study._components import Component
 from rmsweep.study._space import SpaceEntry
 
 TOP_KEYS = (
@@ -50,42 +51,6 @@ TOP_KEYS = (
 )
 DIRECTIONS = ("maximize", "minimize")
 AGGREGATES = ("last", "best")
-ENTRY_KEYS = ("type", "choices", "low", "high", "step", "log", "value", "when")
-
-# Options each sampler / pruner accepts, with their types (passed on to Optuna as they are).
-SAMPLERS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "tpe": {
-        "multivariate": bool,
-        "constant_liar": bool,
-        "group": bool,
-        "n_startup_trials": int,
-        "n_ei_candidates": int,
-    },
-    "random": {},
-    "grid": {},
-    "cmaes": {"n_startup_trials": int, "sigma0": (int, float)},
-}
-PRUNERS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "none": {},
-    "median": {
-        "n_startup_trials": int,
-        "n_warmup_steps": int,
-        "interval_steps": int,
-        "n_min_trials": int,
-    },
-    "successive_halving": {
-        "min_resource": (int, str),
-        "reduction_factor": int,
-        "min_early_stopping_rate": int,
-        "bootstrap_count": int,
-    },
-    "hyperband": {
-        "min_resource": int,
-        "max_resource": (int, str),
-        "reduction_factor": int,
-        "bootstrap_count": int,
-    },
-}
 
 
 @dataclass(frozen=True)
@@ -99,14 +64,6 @@ class Objective:
     def key(self, data_source: str) -> str:
         """The MLflow key veRL logs this metric under for ``data_source``."""
         return names.metric_key(self.metric, data_source)
-
-
-@dataclass(frozen=True)
-class Component:
-    """A sampler or pruner: its name and the options passed to Optuna."""
-
-    name: str
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,8 +88,9 @@ class StudySpec:
     text: str = ""
 
     @property
-    def directions(self) -> list[str]:
-        return [o.direction for o in self.objectives]
+    def directions(self) -> list[Literal["maximize", "minimize"]]:
+        # Checked against DIRECTIONS when the spec was read.
+        return [cast(Literal["maximize", "minimize"], o.direction) for o in self.objectives]
 
     @property
     def prunes(self) -> bool:

@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rmsweep.study import _optuna as O
+from rmsweep import names
 
 if TYPE_CHECKING:
     import optuna
@@ -21,7 +21,7 @@ def trial_summary(trial: Any, objectives: Sequence[Objective]) -> dict[str, Any]
         "number": trial.number,
         "values": {o.metric: v for o, v in zip(objectives, values, strict=False)},
         "params": dict(trial.params),
-        "run_id": trial.user_attrs.get(O.ATTR_RUN_ID),
+        "run_id": trial.user_attrs.get(names.ATTR_RUN_ID),
     }
 
 
@@ -49,7 +49,7 @@ def state_of(trial: Any) -> str:
         return "running"
     if trial.state == TrialState.WAITING:
         return "waiting"
-    return "killed" if trial.user_attrs.get(O.ATTR_STATE) == "killed" else "failed"
+    return "killed" if trial.user_attrs.get(names.ATTR_STATE) == "killed" else "failed"
 
 
 def state_counts(trials: Sequence[Any]) -> dict[str, int]:
@@ -58,3 +58,24 @@ def state_counts(trials: Sequence[Any]) -> dict[str, int]:
     for trial in trials:
         counts[state_of(trial)] += 1
     return counts
+
+
+def aggregate(history: Sequence[tuple[int, float]], objective: Objective) -> float | None:
+    """The value of a metric curve that counts: the last step's, or the best step's."""
+    if not history:
+        return None
+    if objective.aggregate == "last":
+        return float(max(history, key=lambda sv: sv[0])[1])
+    values = [v for _, v in history]
+    return float(max(values) if objective.direction == "maximize" else min(values))
+
+
+def best_line(study: optuna.Study, objectives: Sequence[Objective]) -> str:
+    """`` (best: trial 3, 0.8125)`` for one objective once a trial is complete, else ``""``."""
+    if len(objectives) != 1:
+        return ""
+    try:
+        best = study.best_trial
+    except ValueError:
+        return ""
+    return f" (best: trial {best.number}, {best.values[0]:.4g})"

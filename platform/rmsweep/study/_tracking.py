@@ -7,31 +7,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rmsweep import names
-from rmsweep.study._optuna import redact
+from rmsweep.study._storage import hide_password
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from optuna.trial import FrozenTrial
 
     from rmsweep.study._spec import Objective, StudySpec
 
-TAG_KIND = "rmsweep.kind"  # study (the parent run) | trial
-TAG_BEST_TRIAL = "rmsweep.best_trial"
-TAG_BEST_RUN = "rmsweep.best_run_id"
-TAG_OPTUNA_STORAGE = "rmsweep.optuna_storage"
-TAG_REASON = "rmsweep.reason"
-OBJECTIVE_PREFIX = "objective/"  # child-run metric: the value Optuna was told
-BEST_PREFIX = "best/"  # parent-run metric: the best value so far, stepped by trial number
-
-
-def client(uri: str) -> MlflowClient:
-    """An MLflow client for one tracking URI (a fresh sqlite store is created safely)."""
-    from rmsweep.tracking import tracking_client
-
-    return tracking_client(uri)
+STALE_REASON = "stale: its controller stopped sending heartbeats"
 
 
 def run_url(mlflow: MlflowClient, run_id: str) -> str:
@@ -40,13 +28,6 @@ def run_url(mlflow: MlflowClient, run_id: str) -> str:
 
     experiment_id = mlflow.get_run(run_id).info.experiment_id
     return links.run_url(links.ui_base(str(mlflow.tracking_uri)), experiment_id, run_id)
-
-
-def ensure_experiment(mlflow: MlflowClient, name: str, artifact_root: str | None) -> str:
-    """The study's experiment id, created when missing (safe between workers)."""
-    from rmsweep.tracking import ensure_experiment as ensure
-
-    return str(ensure(mlflow, name, artifact_root))
 
 
 def create_parent_run(
@@ -64,9 +45,9 @@ def create_parent_run(
         run_name=study_name,
         tags={
             names.TAG_STUDY: study_name,
-            TAG_KIND: "study",
+            names.TAG_KIND: "study",
             names.TAG_STATE: "running",
-            TAG_OPTUNA_STORAGE: redact(storage_url),
+            names.TAG_OPTUNA_STORAGE: hide_password(storage_url),
             "mlflow.note.content": spec.description or f"Optuna study {study_name}",
         },
     )
@@ -116,19 +97,100 @@ def record_trial_end(
     objectives: Mapping[str, float] | None = None,
     reason: str | None = None,
 ) -> None:
-    """The outcome Optuna was told: objective values, the state tag and the run's status
-    (complete: FINISHED; failed: FAILED; killed, pruned: KILLED; ``tracking.finish_run``)."""
+    """End a trial's run with the outcome Optuna was told: objective values, the reason, the
+    state tag and the run's status (complete: FINISHED; failed: FAILED; killed, pruned:
+    KILLED; ``tracking.finish_run``). The study controller is the only caller that ends a
+    trial's run, after ``tell``."""
     from mlflow.entities import Metric
 
     from rmsweep.tracking import finish_run
 
     if objectives:
         now = int(time.time() * 1000)
-        metrics = [Metric(OBJECTIVE_PREFIX + k, float(v), now, 0) for k, v in objectives.items()]
+        metrics = [
+            Metric(names.OBJECTIVE_PREFIX + k, float(v), now, 0) for k, v in objectives.items()
+        ]
         mlflow.log_batch(run_id, metrics=metrics)
     if reason:
-        mlflow.set_tag(run_id, TAG_REASON, reason[:4000])
+        mlflow.set_tag(run_id, names.TAG_REASON, reason[:4000])
     finish_run(mlflow, run_id, state)
+
+
+def told_outcome(
+    trial: FrozenTrial, objectives: Sequence[Objective]
+) -> tuple[str, dict[str, float], str | None] | None:
+    """What Optuna recorded about a finished trial: its run's end state, objective values and
+    reason, as ``record_trial_end`` takes them; None while the trial runs or waits."""
+    from optuna.trial import TrialState
+
+    reason = trial.user_attrs.get(names.ATTR_REASON)
+    if trial.state == TrialState.COMPLETE:
+        values = dict(zip((o.metric for o in objectives), trial.values or (), strict=False))
+        return "complete", values, None
+    if trial.state == TrialState.PRUNED:
+        return "pruned", {}, reason
+    if trial.state == TrialState.FAIL:
+        if trial.user_attrs.get(names.ATTR_STATE) == "killed":
+            return "killed", {}, reason
+        if trial.user_attrs.get(names.ATTR_STATE) == "running":  # failed by the heartbeat
+            return "failed", {}, STALE_REASON
+        return "failed", {}, reason
+    return None
+
+
+def end_unended_run(
+    mlflow: MlflowClient, trial: FrozenTrial, objectives: Sequence[Objective]
+) -> str | None:
+    """End the run of a finished trial that MLflow still shows RUNNING, as Optuna recorded it.
+
+    Optuna is told first and the run ended second, so a controller that died between the two
+    (or a worker that went silent) leaves such a run; ``study resume`` and the workers
+    reconcile it here. Returns the state the run was ended with, or None when there was
+    nothing to end.
+    """
+    run_id = trial.user_attrs.get(names.ATTR_RUN_ID)
+    outcome = told_outcome(trial, objectives)
+    if not run_id or outcome is None:
+        return None
+    if mlflow.get_run(run_id).info.status != "RUNNING":
+        return None
+    state, values, reason = outcome
+    record_trial_end(mlflow, run_id, state=state, objectives=values, reason=reason)
+    return state
+
+
+def end_unended_runs(
+    mlflow: MlflowClient,
+    study: Any,
+    objectives: Sequence[Objective],
+    echo: Callable[[str], None],
+) -> None:
+    """``study resume``: end each run whose trial Optuna finished but MLflow still shows
+    RUNNING, as Optuna recorded it (a controller died between its two writes)."""
+    for trial in study.get_trials(deepcopy=False):
+        if state := end_unended_run(mlflow, trial, objectives):
+            echo(f"trial {trial.number}: its run was still open; ended {state}, as Optuna has it")
+
+
+def end_stale_runs(
+    mlflow: MlflowClient,
+    study: Any,
+    objectives: Sequence[Objective],
+    echo: Callable[[str], None],
+) -> None:
+    """End the runs of trials another worker abandoned (failed as stale by the heartbeat)."""
+    from optuna.trial import TrialState
+
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if trial.user_attrs.get(names.ATTR_STATE) != "running":
+            continue
+        try:
+            ended = end_unended_run(mlflow, trial, objectives)
+        except Exception as err:  # another worker may be doing the same
+            echo(f"trial {trial.number}: could not close its stale run ({err})")
+            continue
+        if ended:
+            echo(f"trial {trial.number} failed: {STALE_REASON}")
 
 
 def set_parent_state(mlflow: MlflowClient, run_id: str, state: str) -> None:
@@ -174,7 +236,7 @@ def record_best_so_far(
     now = int(time.time() * 1000)
     metrics = []
     for metric, points in best_so_far(trials, objectives).items():
-        key = BEST_PREFIX + metric
+        key = names.BEST_PREFIX + metric
         logged = {(m.step, m.value) for m in mlflow.get_metric_history(run_id, key)}
         metrics += [Metric(key, v, now, n) for n, v in points if (n, v) not in logged]
     if metrics:
@@ -190,8 +252,8 @@ def record_summary(mlflow: MlflowClient, run_id: str, summary: Mapping[str, Any]
     metrics = [Metric(f"trials/{k}", float(v), now, 0) for k, v in summary["counts"].items()]
     best = summary.get("best") or []
     if len(best) == 1:
-        mlflow.set_tag(run_id, TAG_BEST_TRIAL, str(best[0]["number"]))
+        mlflow.set_tag(run_id, names.TAG_BEST_TRIAL, str(best[0]["number"]))
         if best[0].get("run_id"):
-            mlflow.set_tag(run_id, TAG_BEST_RUN, best[0]["run_id"])
+            mlflow.set_tag(run_id, names.TAG_BEST_RUN, best[0]["run_id"])
     mlflow.log_batch(run_id, metrics=metrics)
     mlflow.log_text(run_id, json.dumps(summary, indent=2, default=str) + "\n", "summary.json")

@@ -1,4 +1,4 @@
-"""Load YAML and remember the line of every key, so spec errors can name ``file:line``."""
+"""Load YAML and remember the line of every key, so spec problems can name ``file:line``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,34 @@ class LocatedYaml:
                 return self.lines[key]
             key = key[:-1]
         return 1
+
+
+class Problems:
+    """Every problem found in one spec, each ``file:line: where: what``; call it to add one.
+
+    Args:
+        doc: the parsed spec (it knows each key's line).
+        source: the file name the messages start with.
+    """
+
+    def __init__(self, doc: LocatedYaml, source: str) -> None:
+        self.doc = doc
+        self.source = source
+        self._found: list[tuple[int, str]] = []
+
+    def __call__(self, path: Path_, where: str, message: str) -> None:
+        line = self.doc.line(*path)
+        self._found.append((line, f"{self.source}:{line}: {where}: {message}"))
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+    def report(self) -> str:
+        """One message per line in line order, after a count when there are several."""
+        messages = [text for _, text in sorted(self._found, key=lambda found: found[0])]
+        if len(messages) > 1:
+            messages.insert(0, f"{self.source}: {len(messages)} problems")
+        return "\n".join(messages)
 
 
 def load_located(text: str, source: str) -> LocatedYaml:

@@ -11,13 +11,15 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rmsweep.errors import DataError
-from rmsweep.tiny_model._config import TinyConfig
+from rmsweep.schema import TinyModelConf
+from rmsweep.tiny_model._config import tiny_config
 from rmsweep.tiny_model._data import (
+    Example,
     answer_text,
     check_parser,
     file_sha256,
@@ -128,14 +130,14 @@ def input_digest(
 
 def _inputs(
     model_cfg: Mapping[str, Any], train_parquet: Path, parser: str, seed: int
-) -> tuple[TinyConfig, dict[str, Any]]:
+) -> tuple[TinyModelConf, dict[str, Any]]:
     check_parser(parser)
-    cfg = TinyConfig.from_model_cfg(model_cfg)
+    cfg = tiny_config(model_cfg)
     if not train_parquet.is_file():
         raise DataError(f"{train_parquet}: training parquet not found")
     return cfg, {
         "code_version": CODE_VERSION,
-        "tiny": cfg.as_dict(),
+        "tiny": asdict(cfg),
         "train_sha256": file_sha256(train_parquet),
         "parser": parser,
         "seed": seed,
@@ -146,7 +148,9 @@ def _digest(inputs: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
-def _build(cfg: TinyConfig, examples: list, parser: str, seed: int, out: Path) -> dict[str, Any]:
+def _build(
+    cfg: TinyModelConf, examples: list[Example], parser: str, seed: int, out: Path
+) -> dict[str, Any]:
     import numpy as np
     import torch
 

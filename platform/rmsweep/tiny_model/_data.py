@@ -103,16 +103,19 @@ def _example(path: Path, row: int, prompt: object, reward_model: object, parser:
         messages.append((role, content))
     truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
     truth = str(truth).strip() if truth is not None else None
-    if parser == "score" and not (truth and re.fullmatch(r"-?\d+", truth)):
-        raise DataError(
-            f"{where}: reward_model.ground_truth must be an integer score, got {truth!r}"
-        )
-    if parser == "verdict" and truth not in VERDICT_LABELS:
+    # read_examples checked the parser: it is "score" or "verdict".
+    if parser == "score":
+        if not (truth and re.fullmatch(r"-?\d+", truth)):
+            raise DataError(
+                f"{where}: reward_model.ground_truth must be an integer score, got {truth!r}"
+            )
+        return Example(tuple(messages), str(int(truth)))
+    if truth is None or truth not in VERDICT_LABELS:
         raise DataError(
             f"{where}: reward_model.ground_truth must be one of {list(VERDICT_LABELS)}, "
             f"got {truth!r}"
         )
-    return Example(tuple(messages), str(int(truth)) if parser == "score" else truth)
+    return Example(tuple(messages), truth)
 
 
 def label_set(examples: list[Example], parser: str) -> tuple[str, ...]:

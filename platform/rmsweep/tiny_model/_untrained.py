@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from rmsweep.tiny_model._config import TinyConfig
+from rmsweep.schema import TinyModelConf
 from rmsweep.tiny_model._tokenizer import train_tokenizer
 from rmsweep.tiny_model._warmstart import init_model
 
@@ -16,7 +16,7 @@ def save_untrained(
 ) -> Path:
     """Train the tokenizer on ``texts``, initialise the model randomly, save both to ``out``."""
     tokenizer = train_tokenizer(texts, vocab_size=400)
-    cfg = TinyConfig(
+    cfg = TinyModelConf(
         hidden_size=hidden_size,
         num_layers=num_layers,
         num_heads=4,
@@ -25,6 +25,7 @@ def save_untrained(
         warmstart_batch_size=1,
         warmstart_lr=0.0,
         true_label_prob=0.0,
+        initializer_range=0.02,  # Qwen2's: nothing here is learnt, so no need to learn fast
     )
     model = init_model(cfg, tokenizer, seed)
     out.mkdir(parents=True, exist_ok=True)

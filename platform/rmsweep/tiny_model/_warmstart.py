@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from rmsweep.tiny_model._config import MAX_POSITIONS, TinyConfig
+from rmsweep.schema import TinyModelConf
+from rmsweep.tiny_model._config import MAX_POSITIONS
 from rmsweep.tiny_model._data import Example, answer_text, parse_answer
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+    from transformers import (
+        PreTrainedTokenizerFast,
+        Qwen2ForCausalLM,
+        TrainerControl,
+        TrainerState,
+    )
 
 IGNORE = -100  # label value the loss skips (prompt and padding positions)
 
 
-def init_model(cfg: TinyConfig, tokenizer: PreTrainedTokenizerFast, seed: int) -> PreTrainedModel:
+def init_model(
+    cfg: TinyModelConf, tokenizer: PreTrainedTokenizerFast, seed: int
+) -> Qwen2ForCausalLM:
     """A randomly initialised Qwen2-style causal LM sized by ``cfg`` (float32, tied embeddings)."""
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
@@ -47,11 +56,15 @@ def init_model(cfg: TinyConfig, tokenizer: PreTrainedTokenizerFast, seed: int) -
 
 def prompt_texts(tokenizer: PreTrainedTokenizerFast, examples: list[Example]) -> list[str]:
     """Each example's chat-templated prompt, ending with the assistant header."""
+    # With tokenize=False the template renders to one string per conversation.
     return [
-        tokenizer.apply_chat_template(
-            [{"role": r, "content": c} for r, c in e.messages],
-            tokenize=False,
-            add_generation_prompt=True,
+        cast(
+            str,
+            tokenizer.apply_chat_template(
+                [{"role": r, "content": c} for r, c in e.messages],
+                tokenize=False,
+                add_generation_prompt=True,
+            ),
         )
         for e in examples
     ]
@@ -63,16 +76,16 @@ def prompt_ids(tokenizer: PreTrainedTokenizerFast, examples: list[Example]) -> l
 
 
 def warm_start(
-    model: PreTrainedModel,
+    model: Qwen2ForCausalLM,
     tokenizer: PreTrainedTokenizerFast,
     examples: list[Example],
     labels: tuple[str, ...],
-    cfg: TinyConfig,
+    cfg: TinyModelConf,
     *,
     parser: str,
     seed: int,
     scratch: Path,
-    heldout: list[Example] = (),
+    heldout: Sequence[Example] = (),
 ) -> dict[str, Any]:
     """Supervised warm-start with transformers' Trainer; loss on the answer tokens only.
 
@@ -140,7 +153,13 @@ def warm_start(
     if cfg.warmstart_target_acc > 0 and heldout:
 
         class StopAtAccuracy(TrainerCallback):
-            def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001
+            def on_step_end(
+                self,
+                args: TrainingArguments,
+                state: TrainerState,
+                control: TrainerControl,
+                **kwargs: Any,
+            ) -> None:
                 if state.global_step % cfg.warmstart_check_every:
                     return
                 acc = greedy_check(model, tokenizer, list(heldout), parser=parser)["greedy_acc"]
@@ -197,7 +216,7 @@ class _Collator:
 
 
 def greedy_check(
-    model: PreTrainedModel,
+    model: Qwen2ForCausalLM,
     tokenizer: PreTrainedTokenizerFast,
     examples: list[Example],
     *,
@@ -223,7 +242,9 @@ def greedy_check(
             width = max(len(p) for p in chunk)
             ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + p for p in chunk])
             mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
-            out = model.generate(
+            # transformers wraps the self-typed `generate` in torch.no_grad(), which its
+            # stubs turn into a function taking `self` twice.
+            out = model.generate(  # type: ignore[misc]
                 input_ids=ids,
                 attention_mask=mask,
                 max_new_tokens=12,
@@ -235,7 +256,8 @@ def greedy_check(
                 if eos not in completion:
                     predictions.append(None)
                     continue
-                text = tokenizer.decode(completion[: completion.index(eos)])
+                # One sequence of ids decodes to one string.
+                text = cast(str, tokenizer.decode(completion[: completion.index(eos)]))
                 predictions.append(parse_answer(parser, text))
     n = len(examples)
     parsed = [p for p in predictions if p is not None]

@@ -5,7 +5,7 @@ flattened resolved config), artifacts with their sha256 (resolved config, overri
 function source, rendered template, git diff, package list) and dataset inputs. veRL's own
 MLflow logger then attaches to that run (``MLFLOW_RUN_ID``) and adds the metrics;
 ``finish_run`` closes it. Secret-looking names (KEY, TOKEN, SECRET, PASSWORD, ...) never
-reach the store: see ``is_secret_name`` and ``redact``. Importing this package does not import
+reach the store: see ``is_secret_name`` and ``redact_secrets``. Importing this package does not import
 MLflow.
 """
 
@@ -18,7 +18,7 @@ from rmsweep.tracking._provenance import (
     git_state,
     package_versions,
 )
-from rmsweep.tracking._record import PACKAGE_TAG_PREFIX, DatasetRef, record_run
+from rmsweep.tracking._record import DatasetRef, record_run
 from rmsweep.tracking._secrets import (
     config_secret_values,
     env_secret_values,
@@ -26,7 +26,7 @@ from rmsweep.tracking._secrets import (
     mask_config,
     mask_overrides,
     override_secret_values,
-    redact,
+    redact_secrets,
 )
 from rmsweep.tracking._store import (
     MLFLOW_STATUS,
@@ -41,7 +41,6 @@ from rmsweep.tracking._store import (
 
 __all__ = [
     "MLFLOW_STATUS",
-    "PACKAGE_TAG_PREFIX",
     "DatasetRef",
     "code_digest",
     "config_secret_values",
@@ -61,7 +60,7 @@ __all__ = [
     "package_versions",
     "param_value",
     "record_run",
-    "redact",
+    "redact_secrets",
     "sha256_text",
     "tracking_client",
 ]

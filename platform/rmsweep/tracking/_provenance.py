@@ -58,12 +58,12 @@ def code_digest(dirs: list[Path] | None = None) -> str:
                 if path.suffix not in _SKIP_SUFFIXES:
                     entries.append((rel.as_posix(), path))
     outer = hashlib.sha256()
-    for rel, path in sorted(entries):
+    for name, path in sorted(entries):
         try:
             content = hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:  # vanished while we walked (an editor's temp file)
             continue
-        outer.update(f"{rel}\0{content}\n".encode())
+        outer.update(f"{name}\0{content}\n".encode())
     return outer.hexdigest()
 
 

@@ -28,12 +28,7 @@ from rmsweep.tracking._store import create_run, log_dataset, log_text_artifact
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-PACKAGE_TAG_PREFIX = "rmsweep.pkg."  # + package name: its installed version
 GIT_COMMIT_TAG = "mlflow.source.git.commit"  # MLflow's own tag, shown in the run page
-CONFIG_ARTIFACT = "config/resolved.yaml"
-OVERRIDES_ARTIFACT = "config/overrides.txt"
-DIFF_ARTIFACT = "code/git.diff"
-REQUIREMENTS_ARTIFACT = "env/requirements.txt"
 
 
 @dataclass(frozen=True)
@@ -95,7 +90,7 @@ def record_run(
     all_tags = {
         names.TAG_VERSION: rmsweep.__version__,
         f"{names.DIGEST_TAG_PREFIX}code": code_digest(),
-        **{f"{PACKAGE_TAG_PREFIX}{k}": v for k, v in versions.items()},
+        **{f"{names.PACKAGE_TAG_PREFIX}{k}": v for k, v in versions.items()},
         **({GIT_COMMIT_TAG: sha} if sha else {}),
         **tags,
     }
@@ -119,12 +114,12 @@ def record_run(
             digests[f"{names.DIGEST_TAG_PREFIX}{key}"] = digest
 
     config_yaml = yaml.safe_dump(_plain(mask_config(config)), sort_keys=False)
-    text("config", CONFIG_ARTIFACT, config_yaml)
-    text(None, OVERRIDES_ARTIFACT, "".join(f"{o}\n" for o in mask_overrides(overrides)))
+    text("config", names.CONFIG_ARTIFACT, config_yaml)
+    text(None, names.OVERRIDES_ARTIFACT, "".join(f"{o}\n" for o in mask_overrides(overrides)))
     for key, (artifact_file, content) in texts.items():
         text(key, artifact_file, content)
-    text(None, DIFF_ARTIFACT, diff)
-    text(None, REQUIREMENTS_ARTIFACT, frozen_requirements())
+    text(None, names.DIFF_ARTIFACT, diff)
+    text(None, names.REQUIREMENTS_ARTIFACT, frozen_requirements())
     for ref in datasets:
         log_dataset(
             client, run_id, path=ref.path, digest=ref.digest, name=ref.name, context=ref.context

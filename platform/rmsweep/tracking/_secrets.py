@@ -147,7 +147,7 @@ def mask_overrides(overrides: Sequence[str]) -> list[str]:
     return masked
 
 
-def redact(
+def redact_secrets(
     text: str,
     env: Mapping[str, str] | None = None,
     *,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from rmsweep import names
 from rmsweep.errors import ConfigError
-from rmsweep.tracking._secrets import redact
+from rmsweep.tracking._secrets import redact_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 MAX_PARAMS_PER_BATCH = 100  # mlflow.utils.validation.MAX_PARAMS_TAGS_PER_BATCH
 MAX_DATASET_DIGEST = 36  # mlflow.utils.validation.MAX_DATASET_DIGEST_SIZE
-DIGEST_INPUT_TAG = "rmsweep.digest"  # the full digest, on the dataset input
 MLFLOW_STATUS = {"complete": "FINISHED", "failed": "FAILED", "killed": "KILLED", "pruned": "KILLED"}
 _UNSAFE_DIR_CHARS = re.compile(r"[^\w.\-]+")
 
@@ -119,7 +118,7 @@ def create_run(
 ) -> str:
     """Create a run with its tags and params (in batches of 100) and return its id.
 
-    Tag and param values pass through ``redact``; ``rmsweep.state`` starts as ``running``.
+    Tag and param values pass through ``redact_secrets``; ``rmsweep.state`` starts as ``running``.
     """
     from mlflow.entities import Param
 
@@ -129,10 +128,10 @@ def create_run(
     run = client.create_run(
         experiment_id,
         run_name=run_name,
-        tags={k: redact(str(v)) for k, v in all_tags.items()},
+        tags={k: redact_secrets(str(v)) for k, v in all_tags.items()},
     )
     run_id = run.info.run_id
-    items = [Param(k, redact(v)) for k, v in params.items()]
+    items = [Param(k, redact_secrets(v)) for k, v in params.items()]
     for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
         client.log_batch(run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
     return run_id
@@ -157,7 +156,7 @@ def log_text_artifact(
         client: the tracking client.
         run_id: the run.
         text: the content. Secret-named environment variables' values and ``secrets`` are
-            replaced by ``***`` first (``redact``).
+            replaced by ``***`` first (``redact_secrets``).
         artifact_file: a relative path such as ``config/resolved.yaml``.
         secrets: more values to mask.
 
@@ -165,7 +164,7 @@ def log_text_artifact(
         sha256 hex of the stored (redacted) text; equal to the original's when nothing was
         masked.
     """
-    stored = redact(text, values=secrets)
+    stored = redact_secrets(text, values=secrets)
     client.log_text(run_id, stored, artifact_file)
     return sha256_text(stored)
 
@@ -203,7 +202,8 @@ def log_dataset(
         # MLflow registers its local source twice and warns that the choice is ambiguous.
         warnings.filterwarnings("ignore", "The specified dataset source can be interpreted")
         source = resolve_dataset_source(str(path))
-    meta = MetaDataset(source, name=name, digest=digest[:MAX_DATASET_DIGEST]).to_dict()
+    # MLflow marks ``profile`` abstract on MetaDataset, its own digest-only dataset.
+    meta = MetaDataset(source, name=name, digest=digest[:MAX_DATASET_DIGEST]).to_dict()  # type: ignore[abstract]
     profile = _parquet_profile(path)
     dataset = Dataset(
         name=meta["name"],
@@ -212,7 +212,7 @@ def log_dataset(
         source=meta["source"],
         profile=json.dumps(profile) if profile else None,
     )
-    tags = [InputTag(MLFLOW_DATASET_CONTEXT, context), InputTag(DIGEST_INPUT_TAG, digest)]
+    tags = [InputTag(MLFLOW_DATASET_CONTEXT, context), InputTag(names.TAG_DIGEST, digest)]
     client.log_inputs(run_id, datasets=[DatasetInput(dataset, tags=tags)])
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
@@ -96,7 +96,8 @@ class SeededSampler(LogitsProcessor):
             chosen.append(torch.multinomial(probs, 1, generator=generator))
         picked = torch.stack(chosen)  # (batch, 1)
         one_hot = torch.full_like(scores, float("-inf"))
-        return one_hot.scatter(1, picked, 0.0)
+        # LogitsProcessor declares FloatTensor; scatter on a float tensor returns one.
+        return cast(torch.FloatTensor, one_hot.scatter(1, picked, 0.0))
 
 
 def _cut(tokens: list[int], stop_ids: frozenset[int], limit: int) -> list[int]:

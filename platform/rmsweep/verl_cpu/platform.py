@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -86,28 +86,30 @@ def _make_device_module() -> types.ModuleType:
     mod = types.ModuleType("rmsweep_cpu_device")
     for name in ("Stream", "Event", "StreamContext", "current_stream", "stream", "synchronize"):
         setattr(mod, name, getattr(torch.cpu, name))
-    mod.is_available = lambda: False
-    mod.device_count = lambda: 1
-    mod.current_device = lambda: PLATFORM_NAME
-    mod.set_device = _noop
-    mod.get_device_name = lambda *_a, **_k: PLATFORM_NAME
-    mod.empty_cache = _noop
-    mod.ipc_collect = _noop
-    mod.set_per_process_memory_fraction = _noop
-    mod.reset_peak_memory_stats = _noop
-    mod.reset_accumulated_memory_stats = _noop
-    for name in (
-        "memory_allocated",
-        "memory_reserved",
-        "max_memory_allocated",
-        "max_memory_reserved",
-    ):
-        setattr(mod, name, _zero)
-    mod.mem_get_info = lambda *_a, **_k: _host_memory()
-    mod.manual_seed = lambda seed: torch.manual_seed(seed)
-    mod.manual_seed_all = lambda seed: torch.manual_seed(seed)
-    mod.get_rng_state = lambda *_a, **_k: torch.get_rng_state()
-    mod.set_rng_state = lambda state, *_a, **_k: torch.set_rng_state(state)
+    # A ModuleType has no declared attributes, so they are set by name.
+    calls: dict[str, Callable[..., Any]] = {
+        "is_available": lambda: False,
+        "device_count": lambda: 1,
+        "current_device": lambda: PLATFORM_NAME,
+        "set_device": _noop,
+        "get_device_name": lambda *_a, **_k: PLATFORM_NAME,
+        "empty_cache": _noop,
+        "ipc_collect": _noop,
+        "set_per_process_memory_fraction": _noop,
+        "reset_peak_memory_stats": _noop,
+        "reset_accumulated_memory_stats": _noop,
+        "memory_allocated": _zero,
+        "memory_reserved": _zero,
+        "max_memory_allocated": _zero,
+        "max_memory_reserved": _zero,
+        "mem_get_info": lambda *_a, **_k: _host_memory(),
+        "manual_seed": lambda seed: torch.manual_seed(seed),
+        "manual_seed_all": lambda seed: torch.manual_seed(seed),
+        "get_rng_state": lambda *_a, **_k: torch.get_rng_state(),
+        "set_rng_state": lambda state, *_a, **_k: torch.set_rng_state(state),
+    }
+    for name, call in calls.items():
+        setattr(mod, name, call)
     return mod
 
 

@@ -38,7 +38,7 @@ class FastPollReplayBuffer(ReplayBuffer):
         self,
         partition_id: str,
         selected_prompt_uids: list[str],
-        partition_snapshot: dict[str, dict],
+        partition_snapshot: dict[str, dict[str, Any]],
     ) -> Any:
         # Prompt keys are random uuids, but TransferQueue lists them in submission order.
         submitted = {uid: i for i, uid in enumerate(self.prompt_global_steps[partition_id])}

@@ -193,7 +193,7 @@ class HFRolloutServer:
             dtype=dtype,
             attn_implementation=attn,
             trust_remote_code=self.model_config.trust_remote_code,
-        ).to(self.device)
+        ).to(self.device)  # type: ignore[arg-type]  # transformers types `to` as an unbound @wraps
         self.model.eval()
 
         tokenizer = self.model_config.tokenizer

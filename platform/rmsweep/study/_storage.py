@@ -1,4 +1,4 @@
-"""Optuna pieces: RDB storage with heartbeats, sampler and pruner from the spec, trial budget.
+"""The study's Optuna storage: RDB with heartbeats, cross-worker locks, the trial budget.
 
 The study's trial budget is shared by every worker: a trial is *claimed* (a WAITING one
 popped, or a new one created) under a lock held across workers, so ``n_trials`` is exact
@@ -17,37 +17,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmsweep.errors import SpecError
-from rmsweep.study._space import SpaceEntry, grid
+from rmsweep import names
+from rmsweep.errors import StorageError
 
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
-    from rmsweep.study._spec import Component, StudySpec
-
 HEARTBEAT_S = 10  # how often a running trial's controller says it is alive
 GRACE_S = 60  # silence after which another worker fails the trial as stale (and retries it)
 STALE_RETRIES = 3  # re-runs of a trial whose controller died (not the trial's fault)
-
-# Optuna user attrs (on trials) and study attrs written by the controller.
-ATTR_RUN_ID = "mlflow_run_id"
-ATTR_RUN_URL = "mlflow_run_url"  # the run's page in the MLflow UI (rmsweep.links)
-ATTR_FINAL_STEP = "rmsweep.final_step"  # the step of the trial's last validation
-ATTR_JOB_ID = "ray_job_id"
-ATTR_STATE = "rmsweep.state"  # complete | pruned | failed | killed (running while it runs)
-ATTR_REASON = "rmsweep.reason"
-ATTR_RETRY_OF = "rmsweep.retry_of"
-ATTR_ATTEMPT = "rmsweep.attempt"
-ATTR_OVERRIDES = "rmsweep.overrides"
-STUDY_SPEC = "rmsweep.spec"
-STUDY_SPEC_SOURCE = "rmsweep.spec_source"
-STUDY_OVERRIDES = "rmsweep.overrides"
-STUDY_TRACKING_URI = "rmsweep.tracking_uri"
-STUDY_EXPERIMENT_ID = "rmsweep.experiment_id"
-STUDY_PARENT_RUN = "rmsweep.parent_run_id"
-STUDY_OBJECTIVE_KEYS = "rmsweep.objective_keys"
-STUDY_N_TRIALS = "rmsweep.n_trials"  # the budget (the spec's, or --trials)
 
 
 def default_storage_url(workdir: str | Path) -> str:
@@ -57,7 +36,7 @@ def default_storage_url(workdir: str | Path) -> str:
     return f"sqlite:///{path / 'optuna.db'}"
 
 
-def redact(url: str) -> str:
+def hide_password(url: str) -> str:
     """The URL without its password (safe to log as a param or print)."""
     from sqlalchemy.engine import make_url
 
@@ -72,7 +51,7 @@ def open_storage(url: str, *, retries: int = STALE_RETRIES) -> optuna.storages.R
     queued again (at most ``retries`` times) by whichever worker notices first.
 
     Raises:
-        SpecError: the URL is not a usable SQLAlchemy URL or the database does not answer.
+        StorageError: the URL is not a usable SQLAlchemy URL or the database does not answer.
     """
     import optuna
     import sqlalchemy.exc
@@ -94,7 +73,10 @@ def open_storage(url: str, *, retries: int = STALE_RETRIES) -> optuna.storages.R
             )
     except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise SpecError(f"optuna storage {redact(url)}: {first}") from None
+        raise StorageError(
+            f"optuna storage {hide_password(url)}: {first}; check the URL and that the "
+            "database answers, or pass another with --storage / $RMSWEEP_STORAGE"
+        ) from None
 
 
 def with_driver(url: str) -> str:
@@ -140,9 +122,9 @@ class _StaleRetry:
             requeue(study, trial, reason="stale: its controller stopped sending heartbeats")
 
 
-def attempt_of(trial: FrozenTrial) -> int:
+def attempt_of(trial: FrozenTrial | optuna.Trial) -> int:
     """1 for a first run, 2 for its first retry, …"""
-    return int(trial.user_attrs.get(ATTR_ATTEMPT, 1))
+    return int(trial.user_attrs.get(names.ATTR_ATTEMPT, 1))
 
 
 def requeue(
@@ -160,9 +142,9 @@ def requeue(
 
     attempt = attempt_of(trial) + (0 if same_attempt else 1)
     user_attrs = {
-        ATTR_RETRY_OF: trial.number,
-        ATTR_ATTEMPT: attempt,
-        ATTR_REASON: f"re-run of trial {trial.number}: {reason}",
+        names.ATTR_RETRY_OF: trial.number,
+        names.ATTR_ATTEMPT: attempt,
+        names.ATTR_REASON: f"re-run of trial {trial.number}: {reason}",
     }
     study.add_trial(
         optuna.trial.create_trial(
@@ -172,48 +154,6 @@ def requeue(
             user_attrs=user_attrs,
         )
     )
-
-
-def build_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
-    """The spec's sampler: TPE (multivariate, constant liar) unless it says otherwise."""
-    import optuna
-
-    name, options = spec.sampler.name, dict(spec.sampler.options)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if name == "tpe":
-            options.setdefault("multivariate", True)
-            options.setdefault("constant_liar", True)
-            # Conditional entries: sample each group of co-occurring params jointly.
-            options.setdefault("group", any(entry.when for entry in spec.space))
-            return optuna.samplers.TPESampler(seed=spec.seed, **options)
-        if name == "random":
-            return optuna.samplers.RandomSampler(seed=spec.seed)
-        if name == "grid":
-            return optuna.samplers.GridSampler(grid(spec.space), seed=spec.seed)
-        if name == "cmaes":
-            try:
-                import cmaes  # noqa: F401
-            except ImportError:
-                raise SpecError(
-                    f"{spec.source}: sampler cmaes needs the `cmaes` package: pip install cmaes"
-                ) from None
-            return optuna.samplers.CmaEsSampler(seed=spec.seed, **options)
-    raise SpecError(f"{spec.source}: sampler {name!r} is not one of tpe, random, grid, cmaes")
-
-
-def build_pruner(pruner: Component) -> optuna.pruners.BasePruner:
-    """The spec's pruner (``none`` never prunes)."""
-    import optuna
-
-    options = dict(pruner.options)
-    if pruner.name == "median":
-        return optuna.pruners.MedianPruner(**options)
-    if pruner.name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(**options)
-    if pruner.name == "hyperband":
-        return optuna.pruners.HyperbandPruner(**options)
-    return optuna.pruners.NopPruner()
 
 
 def counts_toward_budget(trial: FrozenTrial, retried: set[int]) -> bool:
@@ -226,12 +166,16 @@ def counts_toward_budget(trial: FrozenTrial, retried: set[int]) -> bool:
 
     if trial.state != TrialState.FAIL:
         return True
-    return trial.number not in retried and trial.user_attrs.get(ATTR_STATE) != "killed"
+    return trial.number not in retried and trial.user_attrs.get(names.ATTR_STATE) != "killed"
 
 
 def budget_used(trials: Sequence[FrozenTrial]) -> int:
     """How many of ``n_trials`` the study has used (see :func:`counts_toward_budget`)."""
-    retried = {int(t.user_attrs[ATTR_RETRY_OF]) for t in trials if ATTR_RETRY_OF in t.user_attrs}
+    retried = {
+        int(t.user_attrs[names.ATTR_RETRY_OF])
+        for t in trials
+        if names.ATTR_RETRY_OF in t.user_attrs
+    }
     return sum(counts_toward_budget(t, retried) for t in trials)
 
 
@@ -313,8 +257,3 @@ def _pg_advisory_lock(url: str, study_name: str) -> Iterator[None]:
 def storage_from_env() -> str | None:
     """``$RMSWEEP_STORAGE`` when set (the CLI's ``--storage`` default)."""
     return os.environ.get("RMSWEEP_STORAGE") or None
-
-
-def searched_params(space: Sequence[SpaceEntry]) -> list[str]:
-    """Optuna param names of a space, in spec order."""
-    return [entry.key for entry in space if entry.searched]

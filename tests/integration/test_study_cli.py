@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from rmsweep import names
-from rmsweep.study import _optuna as O
+from rmsweep.study._storage import open_storage
 
 CLI = [sys.executable, "-c", "from rmsweep.cli import main; main()", "study"]
 
@@ -85,7 +85,7 @@ def test_ctrl_c_stops_the_jobs_and_resume_finishes_the_study(tmp_path: Path) -> 
     try:
         read_until(proc, "trial 0 step 0:", seen)  # the job is running and logging
         study = optuna.load_study(study_name="cc", storage=url)
-        run_id = study.trials[0].user_attrs[O.ATTR_RUN_ID]
+        run_id = study.trials[0].user_attrs[names.ATTR_RUN_ID]
         client = MlflowClient(f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}")
         job_pid = int(client.get_run(run_id).data.tags["sleepjob.pid"])
         assert psutil.pid_exists(job_pid)
@@ -101,11 +101,11 @@ def test_ctrl_c_stops_the_jobs_and_resume_finishes_the_study(tmp_path: Path) -> 
     assert not psutil.pid_exists(job_pid)  # the job was stopped, not orphaned
     study = optuna.load_study(study_name="cc", storage=url)
     killed, queued = study.trials
-    assert killed.state == TrialState.FAIL and killed.user_attrs[O.ATTR_STATE] == "killed"
-    assert queued.state == TrialState.WAITING and queued.user_attrs[O.ATTR_RETRY_OF] == 0
+    assert killed.state == TrialState.FAIL and killed.user_attrs[names.ATTR_STATE] == "killed"
+    assert queued.state == TrialState.WAITING and queued.user_attrs[names.ATTR_RETRY_OF] == 0
     run = client.get_run(run_id)
     assert run.info.status == "KILLED" and run.data.tags[names.TAG_STATE] == "killed"
-    parent_id = study.user_attrs[O.STUDY_PARENT_RUN]
+    parent_id = study.user_attrs[names.STUDY_PARENT_RUN]
     assert client.get_run(parent_id).info.status == "KILLED"
 
     resumed = subprocess.run(
@@ -182,18 +182,18 @@ def test_two_workers_share_one_study(tmp_path: Path, stores: tuple[str, str]) ->
     assert all(started), outputs  # both workers ran trials
     assert not started[0] & started[1]  # none twice
     assert started[0] | started[1] == set(range(8))  # none lost
-    study = optuna.load_study(study_name="w", storage=O.open_storage(storage))
+    study = optuna.load_study(study_name="w", storage=open_storage(storage))
     assert [t.number for t in study.trials] == list(range(8))
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
     client = MlflowClient(tracking)
     experiment = client.get_experiment_by_name("w")
     parents = client.search_runs([experiment.experiment_id], "tags.`rmsweep.kind` = 'study'")
-    assert len(parents) == 1 and parents[0].info.run_id == study.user_attrs[O.STUDY_PARENT_RUN]
+    assert len(parents) == 1 and parents[0].info.run_id == study.user_attrs[names.STUDY_PARENT_RUN]
     runs = runs_by_trial(client, parents[0].info.run_id)
     assert sorted(runs) == list(range(8))
     for trial in study.trials:
         (run,) = runs[trial.number]  # exactly one child run per trial
-        assert run.info.run_id == trial.user_attrs[O.ATTR_RUN_ID]
+        assert run.info.run_id == trial.user_attrs[names.ATTR_RUN_ID]
         assert run.data.metrics["objective/val/acc"] == pytest.approx(trial.value)
 
 
@@ -230,10 +230,13 @@ def test_status_compare_and_best_report_the_study(tmp_path: Path) -> None:
     assert "3 complete" in status and f"best so far: trial {best.number}" in status
     compare = cli("compare", "r", "--top", "2", "--no-plots", *storage).stdout
     assert "top 2 of 3 trials" in compare
-    assert compare.index(best.user_attrs[O.ATTR_RUN_ID][:8]) > 0
+    ranked = [t.user_attrs[names.ATTR_RUN_ID] for t in sorted(study.trials, key=lambda t: -t.value)]
+    assert ranked[0] == best.user_attrs[names.ATTR_RUN_ID]
+    assert compare.index(ranked[0]) < compare.index(ranked[1])  # best first, then the runner-up
+    assert ranked[2] not in compare  # only the top 2
     shown = cli("best", "r", *storage).stdout.splitlines()
     assert shown[0] == f"trial {best.number}: val/acc={best.value:.6g}"
-    assert shown[1] == f"  run: {best.user_attrs[O.ATTR_RUN_ID]}"
+    assert shown[1] == f"  run: {best.user_attrs[names.ATTR_RUN_ID]}"
     assert {line.strip() for line in shown[2:]} == {f"{k}={v}" for k, v in best.params.items()}
     missing = subprocess.run(
         [*CLI, "status", "nope", *storage], env=env, capture_output=True, text=True, check=False

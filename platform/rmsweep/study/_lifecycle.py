@@ -1,7 +1,10 @@
-"""Launch, join and resume studies: the library behind ``rmsweep study launch|resume``.
+"""A study's lifecycle: launch, join, resume (``rmsweep study launch|resume``).
 
 A study is created once (Optuna study + MLflow experiment + parent run, the spec stored in
-both); workers join it; ``resume`` continues it from what the two stores hold.
+both); workers join it; ``resume`` continues it from what the two stores hold, first ending
+the runs of trials Optuna finished but MLflow still shows RUNNING (a controller that died
+between its two writes, see ``_controller``). The base config (``_base``) is composed once
+per process and handed to the runner.
 """
 
 from __future__ import annotations
@@ -14,15 +17,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rmsweep import names
 from rmsweep.errors import LaunchError, SpecError
-from rmsweep.study import _optuna as O
-from rmsweep.study import _tracking as T
-from rmsweep.study._controller import Controller, Event, StudyContext
+from rmsweep.study._base import base_overrides, compose_base
+from rmsweep.study._components import build_pruner, build_sampler
+from rmsweep.study._context import Event, StudyContext
+from rmsweep.study._controller import Controller
 from rmsweep.study._progress import LiveTable
 from rmsweep.study._runner import TrialRunner, VerlTrialRunner
 from rmsweep.study._spec import StudySpec
+from rmsweep.study._storage import (
+    default_storage_url,
+    hide_password,
+    open_storage,
+    storage_from_env,
+    study_lock,
+)
 from rmsweep.study._summary import study_summary
+from rmsweep.study._tracking import (
+    create_parent_run,
+    end_unended_runs,
+    record_summary,
+    set_parent_state,
+)
 from rmsweep.study._validate import load_spec, parse_spec
+from rmsweep.tracking import ensure_experiment, tracking_client
 
 if TYPE_CHECKING:
     import optuna
@@ -47,21 +66,13 @@ class StudyOutcome:
     timed_out: bool = False
 
 
-def base_overrides(spec: StudySpec, overrides: Sequence[str], name: str) -> list[str]:
-    """Every trial's overrides before its own: the spec's base, the command line's, and the
-    study's MLflow experiment (one experiment per study, named after it)."""
-    from rmsweep.verl import hydra_value
-
-    return [*spec.base, *overrides, f"experiment={hydra_value(name)}"]
-
-
 def resolve_storage(storage: str | None, spec: StudySpec | None, workdir: str | Path) -> str:
     """``--storage`` / ``$RMSWEEP_STORAGE``, else the spec's, else ``<workdir>/optuna.db``."""
     return (
         storage
-        or O.storage_from_env()
+        or storage_from_env()
         or (spec.storage if spec else None)
-        or O.default_storage_url(workdir)
+        or default_storage_url(workdir)
     )
 
 
@@ -108,46 +119,46 @@ def launch_study(
     spec = _with_budget(spec, n_trials)
     name = name or spec.name
     base = base_overrides(spec, overrides, name)
-    cfg = _compose(base, spec)
+    cfg = compose_base(base, spec)
     url = resolve_storage(storage, spec, cfg.workdir)
-    rdb = O.open_storage(url, retries=max(1, spec.retries))
+    rdb = open_storage(url, retries=max(1, spec.retries))
     try:
         study = optuna.create_study(
             storage=rdb,
             study_name=name,
             directions=spec.directions,
-            sampler=O.build_sampler(spec),
-            pruner=O.build_pruner(spec.pruner),
+            sampler=build_sampler(spec.sampler, spec.space, seed=spec.seed, source=spec.source),
+            pruner=build_pruner(spec.pruner),
         )
     except optuna.exceptions.DuplicatedStudyError:
         if not worker:
             raise LaunchError(
-                f"study {name!r} already exists in {O.redact(url)}: `rmsweep study resume "
+                f"study {name!r} already exists in {hide_password(url)}: `rmsweep study resume "
                 f"{name}` continues it, `study launch --worker` joins it, --name starts another"
             ) from None
         return _join(
             spec, list(overrides), name, url, rdb, parallel, n_trials, runner, poll_s, echo
         )
-    mlflow = T.client(cfg.tracking.uri)
-    experiment_id = T.ensure_experiment(mlflow, name, cfg.tracking.artifact_root)
-    parent = T.create_parent_run(
+    mlflow = tracking_client(cfg.tracking.uri)
+    experiment_id = ensure_experiment(mlflow, name, cfg.tracking.artifact_root)
+    parent = create_parent_run(
         mlflow, experiment_id, spec, study_name=name, overrides=overrides, storage_url=url
     )
     attrs = {
-        O.STUDY_SPEC: spec.text,
-        O.STUDY_SPEC_SOURCE: spec.source,
-        O.STUDY_OVERRIDES: list(overrides),
-        O.STUDY_TRACKING_URI: cfg.tracking.uri,
-        O.STUDY_EXPERIMENT_ID: experiment_id,
-        O.STUDY_OBJECTIVE_KEYS: [o.key(cfg.data.name) for o in spec.objectives],
-        O.STUDY_N_TRIALS: spec.n_trials,
+        names.STUDY_SPEC: spec.text,
+        names.STUDY_SPEC_SOURCE: spec.source,
+        names.STUDY_OVERRIDES: list(overrides),
+        names.STUDY_TRACKING_URI: cfg.tracking.uri,
+        names.STUDY_EXPERIMENT_ID: experiment_id,
+        names.STUDY_OBJECTIVE_KEYS: [o.key(cfg.data.name) for o in spec.objectives],
+        names.STUDY_N_TRIALS: spec.n_trials,
     }
     for key, value in attrs.items():
         study.set_user_attr(key, value)
     for params in spec.enqueue[: spec.n_trials]:  # --trials may be below the list's length
         study.enqueue_trial(params)
-    study.set_user_attr(O.STUDY_PARENT_RUN, parent)  # last: joining workers wait for it
-    echo(f"study {name}: {spec.n_trials} trials, storage {O.redact(url)}, MLflow run {parent}")
+    study.set_user_attr(names.STUDY_PARENT_RUN, parent)  # last: joining workers wait for it
+    echo(f"study {name}: {spec.n_trials} trials, storage {hide_password(url)}, MLflow run {parent}")
     ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name)
     return _run(ctx, cfg, base, parallel, runner, poll_s, echo)
 
@@ -181,21 +192,22 @@ def resume_study(
     study, rdb, url = open_study(name, storage)
     if n_trials is not None:
         _with_budget(stored_spec(study)[0], n_trials)  # checks it
-        study.set_user_attr(O.STUDY_N_TRIALS, n_trials)
+        study.set_user_attr(names.STUDY_N_TRIALS, n_trials)
     spec, overrides = stored_spec(study)
     spec = replace(spec, seed=_offset_seed(spec.seed, len(study.trials)))
     study = _load(name, rdb, spec)
     base = base_overrides(spec, overrides, name)
-    cfg = _compose(base, spec)
-    mlflow = T.client(study.user_attrs.get(O.STUDY_TRACKING_URI, cfg.tracking.uri))
-    parent = study.user_attrs.get(O.STUDY_PARENT_RUN)
+    cfg = compose_base(base, spec)
+    mlflow = tracking_client(study.user_attrs.get(names.STUDY_TRACKING_URI, cfg.tracking.uri))
+    parent = study.user_attrs.get(names.STUDY_PARENT_RUN)
     if not parent:  # its creator died before making the parent run
-        experiment_id = T.ensure_experiment(mlflow, name, cfg.tracking.artifact_root)
-        parent = T.create_parent_run(
+        experiment_id = ensure_experiment(mlflow, name, cfg.tracking.artifact_root)
+        parent = create_parent_run(
             mlflow, experiment_id, spec, study_name=name, overrides=overrides, storage_url=url
         )
-        study.set_user_attr(O.STUDY_PARENT_RUN, parent)
-    T.set_parent_state(mlflow, parent, "running")
+        study.set_user_attr(names.STUDY_PARENT_RUN, parent)
+    end_unended_runs(mlflow, study, spec.objectives, echo)  # a controller died mid-tell
+    set_parent_state(mlflow, parent, "running")
     echo(f"study {name}: resuming to {spec.n_trials} trials ({len(study.trials)} so far)")
     ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name)
     return _run(ctx, cfg, base, parallel, runner, poll_s, echo)
@@ -211,15 +223,15 @@ def open_study(
     """
     import optuna
 
-    url = storage or O.storage_from_env() or O.default_storage_url(_compose([]).workdir)
-    rdb = O.open_storage(url)
+    url = storage or storage_from_env() or default_storage_url(compose_base([]).workdir)
+    rdb = open_storage(url)
     try:
         study = optuna.load_study(study_name=name, storage=rdb)
     except KeyError:
         known = [s.study_name for s in optuna.get_all_study_summaries(rdb)]
         listed = ", ".join(known) if known else "none"
         raise SpecError(
-            f"no study {name!r} in {O.redact(url)} (studies there: {listed}); "
+            f"no study {name!r} in {hide_password(url)} (studies there: {listed}); "
             "pass --storage URL for another storage"
         ) from None
     return study, rdb, url
@@ -227,15 +239,15 @@ def open_study(
 
 def stored_spec(study: optuna.Study) -> tuple[StudySpec, list[str]]:
     """The spec and command-line overrides a study was created with."""
-    text = study.user_attrs.get(O.STUDY_SPEC)
+    text = study.user_attrs.get(names.STUDY_SPEC)
     if not text:
         raise SpecError(f"study {study.study_name!r} was not created by rmsweep (no spec stored)")
-    original = study.user_attrs.get(O.STUDY_SPEC_SOURCE)
+    original = study.user_attrs.get(names.STUDY_SPEC_SOURCE)
     source = f"{study.study_name} (stored spec of {original})"
     base_dir = Path(original).resolve().parent if original else None
     spec = parse_spec(text, source=source, check_config=False, base_dir=base_dir)
-    spec = _with_budget(spec, study.user_attrs.get(O.STUDY_N_TRIALS))
-    return spec, list(study.user_attrs.get(O.STUDY_OVERRIDES, []))
+    spec = _with_budget(spec, study.user_attrs.get(names.STUDY_N_TRIALS))
+    return spec, list(study.user_attrs.get(names.STUDY_OVERRIDES, []))
 
 
 def _join(
@@ -254,7 +266,7 @@ def _join(
 
     study = optuna.load_study(study_name=name, storage=rdb)
     deadline = time.monotonic() + JOIN_WAIT_S
-    while not study.user_attrs.get(O.STUDY_PARENT_RUN):  # its creator is still setting up
+    while not study.user_attrs.get(names.STUDY_PARENT_RUN):  # its creator is still setting up
         if time.monotonic() > deadline:
             raise LaunchError(
                 f"study {name!r} has no MLflow parent run after {JOIN_WAIT_S:.0f}s; its creator "
@@ -276,9 +288,9 @@ def _join(
     spec = replace(stored, seed=_offset_seed(stored.seed, os.getpid()))
     study = _load(name, rdb, spec)
     base = base_overrides(spec, overrides, name)
-    cfg = _compose(base, spec)
-    mlflow = T.client(study.user_attrs[O.STUDY_TRACKING_URI])
-    parent = study.user_attrs[O.STUDY_PARENT_RUN]
+    cfg = compose_base(base, spec)
+    mlflow = tracking_client(study.user_attrs[names.STUDY_TRACKING_URI])
+    parent = study.user_attrs[names.STUDY_PARENT_RUN]
     echo(f"study {name}: joined as a worker ({len(study.trials)} trials so far)")
     ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name)
     return _run(ctx, cfg, base, parallel, runner, poll_s, echo)
@@ -295,11 +307,11 @@ def _run(
 ) -> StudyOutcome:
     owned = runner is None or not hasattr(runner, "start")
     if runner is None:
-        trial_runner: TrialRunner = VerlTrialRunner(base)
+        trial_runner: TrialRunner = VerlTrialRunner(base, base_cfg=cfg)
     elif hasattr(runner, "start"):
         trial_runner = runner  # type: ignore[assignment]
     else:
-        trial_runner = runner(ctx, cfg, base)  # type: ignore[operator]
+        trial_runner = runner(ctx, cfg, base)
     try:
         slots = parallel or ctx.spec.parallel or trial_runner.free_slots() or 1
         echo(f"study {ctx.name}: {slots} slot(s)")
@@ -320,7 +332,7 @@ def _run(
             trial_runner.close()
     # Workers finishing together would write the parent run's tags at once (MLflow's stores
     # insert a tag without locking): one at a time.
-    with O.study_lock(ctx.storage_url, f"{ctx.name} (parent run)"):
+    with study_lock(ctx.storage_url, f"{ctx.name} (parent run)"):
         summary = study_summary(ctx.study, ctx.spec.objectives)
         _finalize(ctx, summary, echo)
     return StudyOutcome(
@@ -337,11 +349,11 @@ def _run(
 
 def _finalize(ctx: StudyContext, summary: dict[str, Any], echo: Echo) -> None:
     """Summary on the parent run; the last worker out marks it complete and draws the plots."""
-    T.record_summary(ctx.mlflow, ctx.parent_run_id, summary)
+    record_summary(ctx.mlflow, ctx.parent_run_id, summary)
     counts = summary["counts"]
     if counts["running"] or counts["waiting"]:
         return
-    T.set_parent_state(ctx.mlflow, ctx.parent_run_id, "complete")
+    set_parent_state(ctx.mlflow, ctx.parent_run_id, "complete")
     try:
         from rmsweep.study._report import log_plots
 
@@ -352,11 +364,11 @@ def _finalize(ctx: StudyContext, summary: dict[str, Any], echo: Echo) -> None:
 
 def _after_interrupt(ctx: StudyContext, echo: Echo) -> None:
     try:
-        with O.study_lock(ctx.storage_url, f"{ctx.name} (parent run)"):
+        with study_lock(ctx.storage_url, f"{ctx.name} (parent run)"):
             summary = study_summary(ctx.study, ctx.spec.objectives)
-            T.record_summary(ctx.mlflow, ctx.parent_run_id, summary)
+            record_summary(ctx.mlflow, ctx.parent_run_id, summary)
             if not summary["counts"]["running"]:
-                T.set_parent_state(ctx.mlflow, ctx.parent_run_id, "killed")
+                set_parent_state(ctx.mlflow, ctx.parent_run_id, "killed")
     except Exception as err:
         echo(f"study {ctx.name}: could not update the parent run ({err})")
     echo(f"interrupted: `rmsweep study resume {ctx.name}` continues the study")
@@ -368,8 +380,8 @@ def _load(name: str, rdb: optuna.storages.RDBStorage, spec: StudySpec) -> optuna
     return optuna.load_study(
         study_name=name,
         storage=rdb,
-        sampler=O.build_sampler(spec),
-        pruner=O.build_pruner(spec.pruner),
+        sampler=build_sampler(spec.sampler, spec.space, seed=spec.seed, source=spec.source),
+        pruner=build_pruner(spec.pruner),
     )
 
 
@@ -384,20 +396,3 @@ def _with_budget(spec: StudySpec, n_trials: int | None) -> StudySpec:
 def _offset_seed(seed: int | None, offset: int) -> int | None:
     """Another seed for another process: the same seed would replay the same samples."""
     return None if seed is None else (seed + 7919 * offset) % (2**31)
-
-
-def _compose(overrides: Sequence[str], spec: StudySpec | None = None) -> DictConfig:
-    """Every trial's base config; an ``eval/<bench>/…`` objective needs that bench's files."""
-    from rmsweep import names
-    from rmsweep.config import compose
-
-    cfg = compose(list(overrides))
-    for objective in spec.objectives if spec else ():
-        if objective.metric.startswith(names.EVAL_PREFIX):
-            bench = objective.metric.split("/")[1]
-            if cfg.eval[bench] is None:
-                raise SpecError(
-                    f"{spec.source}: objective {objective.metric} needs the {bench} files: "
-                    f"add eval: {{{bench}: PATH}} to the spec or eval.{bench}=PATH to the command"
-                )
-    return cfg
