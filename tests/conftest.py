@@ -82,6 +82,20 @@ def _running_runs(uri: str) -> list[str]:
     return [f"{r.info.run_id} ({r.info.run_name})" for r in runs]
 
 
+_found_before_drop: list[str] = []
+
+
+def _check_before_drop(urls: list[str]) -> None:
+    """The guard's check for databases a fixture drops before the guard's own teardown."""
+    databases = {url.rsplit("/", 1)[1] for url in urls}
+    for uri in sorted(_used_uris):  # the same database, maybe with a driver named in the URL
+        if uri.startswith("postgresql") and uri.split("?")[0].rsplit("/", 1)[1] in databases:
+            left = _running_runs(uri)
+            _used_uris.discard(uri)  # after the check: its own client records the URI again
+            if left:
+                _found_before_drop.append(f"MLflow runs left RUNNING in {uri}: {', '.join(left)}")
+
+
 @pytest.fixture(autouse=True)
 def _no_mlflow_run_left_open(request: pytest.FixtureRequest) -> Iterator[None]:
     _record_tracking_uris()
@@ -97,11 +111,13 @@ def _no_mlflow_run_left_open(request: pytest.FixtureRequest) -> Iterator[None]:
             mlflow.end_run()  # not to leak into the next test
             problems.append(f"an active MLflow run was left open: {active.info.run_id}")
     if request.node.get_closest_marker("leaves_mlflow_run_running") is None:
+        problems.extend(_found_before_drop)
         for uri in sorted(_used_uris):
             left = _running_runs(uri)
             if left:
                 problems.append(f"MLflow runs left RUNNING in {uri}: {', '.join(left)}")
     _used_uris.clear()
+    _found_before_drop.clear()
     if problems:
         pytest.fail("; ".join(problems), pytrace=False)
 
@@ -155,9 +171,11 @@ def postgres_databases(count: int) -> Iterator[list[str]]:
     with conn.cursor() as cur:
         for name in made:
             cur.execute(f'CREATE DATABASE "{name}"')
+    urls = [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in made]
     try:
-        yield [f"postgresql://postgres@127.0.0.1:5432/{name}" for name in made]
+        yield urls
     finally:
+        _check_before_drop(urls)
         with conn.cursor() as cur:
             for name in made:
                 cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
