@@ -51,3 +51,20 @@ class EvalError(RmsweepError):
 
 class ReproduceError(RmsweepError):
     """A recorded run cannot be reproduced as asked (names what differs)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal (SIGTERM, SIGHUP) taking the Ctrl-C path: jobs stopped, runs KILLED."""
+
+    def __init__(self, signal_name: str = "SIGINT") -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+    @property
+    def reason(self) -> str:
+        """What a run killed by it records (tag ``rmsweep.reason``)."""
+        return (
+            "stopped by Ctrl-C"
+            if self.signal_name == "SIGINT"
+            else f"stopped by {self.signal_name}"
+        )

@@ -184,3 +184,14 @@ UNREPRODUCIBLE_METRIC_PREFIXES = (
 
 def is_reproducible_metric(key: str) -> bool:
     return not key.startswith(UNREPRODUCIBLE_METRIC_PREFIXES)
+
+
+# --- crash-proof studies (adoption, reuse, the doctor) ---------------------------------------
+ATTR_CONTROLLER = "rmsweep.controller"  # host:pid:start of the controller that drives the trial
+ATTR_ADOPTED_FROM = "rmsweep.adopted_from"  # the controller it took the trial over from
+ATTR_CONFIG_DIGEST = "rmsweep.config_digest"  # what identical configs share (reuse)
+ATTR_REUSED_FROM = "rmsweep.reused_from"  # the trial number whose value was told again
+TAG_REUSED_FROM = "rmsweep.reused_from"  # on a reused trial's run: the source run id
+TAG_ADOPTED = "rmsweep.adopted"  # on a run whose job another controller took over
+ENV_PAUSE_AT = "RMSWEEP_PAUSE_AT"  # test kit: the controller stops at this named point
+ENV_PAUSE_DIR = "RMSWEEP_PAUSE_DIR"  # … and writes <dir>/<point> with the trial number

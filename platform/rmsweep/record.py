@@ -135,8 +135,9 @@ def record(
         ],
         parent_run_id=parent_run_id,
     )
-    version = prompts.register_template(client, cfg.template.name, template_text)
-    prompts.link_to_run(client, run_id, version)
+    with tracking.ended_on_error(client, run_id):
+        version = prompts.register_template(client, cfg.template.name, template_text)
+        prompts.link_to_run(client, run_id, version)
     return run_id
 
 

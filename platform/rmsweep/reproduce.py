@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
     from omegaconf import DictConfig
 
+    from rmsweep.run import OnPoll
+
 
 @dataclass
 class Reproduction:
@@ -83,13 +85,24 @@ def prompt_matches(run: Run, cfg: DictConfig, tracking_uri: str | None = None) -
     return prompts.recorded_text(client, uri) == templates.template_text(cfg.template)
 
 
-def reproduce(run_id: str, *, force: bool = False, tracking_uri: str | None = None) -> Reproduction:
+def reproduce(
+    run_id: str,
+    *,
+    force: bool = False,
+    tracking_uri: str | None = None,
+    on_poll: OnPoll | None = None,
+) -> Reproduction:
     """Re-run ``run_id`` from its record into a new run tagged ``rmsweep.reproduces``.
+
+    Like ``rmsweep run train``: bad set-ups fail before the new run exists, SIGTERM and
+    SIGHUP stop the job and end the run KILLED; ``on_poll`` shows progress.
 
     Raises:
         ReproduceError: the record is missing, or a digest differs and ``force`` is False.
     """
+    from rmsweep import preflight
     from rmsweep.run import make_launcher, start_run, wait
+    from rmsweep.signals import signals_as_interrupt
 
     run, cfg = load_record(run_id, tracking_uri)
     mismatches = check_digests(run, cfg, tracking_uri)
@@ -101,9 +114,10 @@ def reproduce(run_id: str, *, force: bool = False, tracking_uri: str | None = No
     tags = {names.TAG_REPRODUCES: run_id}
     if mismatches:
         tags[names.TAG_REPRODUCE_MISMATCHES] = ",".join(mismatches)
-    with make_launcher(cfg) as launcher:
+    with signals_as_interrupt(), make_launcher(cfg) as launcher:
+        preflight.check_run(cfg, launcher)
         handle = start_run(cfg, overrides=[f"reproduce:{run_id}"], launcher=launcher, tags=tags)
-        result = wait(handle)
+        result = wait(handle, on_poll=on_poll)
     return Reproduction(
         original_run_id=run_id,
         run_id=result.run_id,

@@ -11,7 +11,7 @@ ends the run). Both judge a job that logged no objective by :func:`missing_objec
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,6 +97,11 @@ class RunHandle:
         self._client = client
         self._result: RunResult | None = None
 
+    @property
+    def launcher(self) -> RayLauncher:
+        """Where the job runs."""
+        return self._launcher
+
     def poll(self) -> str:
         """The Ray job's status: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
         return self._launcher.status(self.job_id)
@@ -107,11 +112,16 @@ class RunHandle:
         points = self._client.get_metric_history(self.run_id, key)
         return sorted((p.step, p.value) for p in points)
 
-    def stop(self, state: str = "killed") -> RunResult:
-        """Stop the job; the run's end state is ``killed`` or ``pruned``."""
+    def stop(self, state: str = "killed", *, reason: str | None = None) -> RunResult:
+        """Stop the job; the run's end state is ``killed``, ``pruned`` (or ``failed`` when
+        the caller failed). A job that cannot be stopped (the cluster is gone) does not keep
+        the run from ending; ``reason`` is recorded (tag ``rmsweep.reason``)."""
         if self._result is None:
-            self._launcher.stop(self.job_id)
-        return self._finalize(state)
+            try:
+                self._launcher.stop(self.job_id)
+            except RmsweepError as err:
+                reason = f"{reason or state}; stopping its job failed: {err}"
+        return self._finalize(state, reason)
 
     def finish(self) -> RunResult:
         """After the job ended: attach its log and final job status; the run's end state."""
@@ -120,7 +130,7 @@ class RunHandle:
             raise LaunchError(f"job {self.job_id} is still {status}; stop it or wait for it")
         return self._finalize(END_STATE[status])
 
-    def _finalize(self, state: str) -> RunResult:
+    def _finalize(self, state: str, reason: str | None = None) -> RunResult:
         if self._result is not None:
             return self._result
         from rmsweep import tracking
@@ -130,10 +140,13 @@ class RunHandle:
             log_text = self._launcher.logs(self.job_id)
         except RmsweepError as err:
             log_text = f"(job log unavailable: {err})"
+        try:
+            job_status = self._launcher.status(self.job_id)
+        except RmsweepError:
+            job_status = "UNKNOWN"  # the cluster is gone
         tracking.log_text_artifact(client, run_id, log_text, "job/job.log")
-        client.set_tag(run_id, names.TAG_JOB_STATUS, self._launcher.status(self.job_id))
+        client.set_tag(run_id, names.TAG_JOB_STATUS, job_status)
         metrics = dict(client.get_run(run_id).data.metrics)
-        reason = None
         if self.ends_run:
             if state == "complete":
                 reason = missing_objective(metrics, [RUN_OBJECTIVE], self.cfg.data.name)
@@ -199,13 +212,14 @@ def start_run(
         parent_run_id=parent_run_id,
         lead_params=record.swept_params(cfg, swept),
     )
+    job_id = None
     try:
         job_id = _submit(cfg, record.job_inputs(cfg, inputs, run_id), launcher)
         client.set_tag(run_id, names.TAG_JOB_ID, job_id)
     except BaseException as err:
-        client.set_tag(run_id, names.TAG_REASON, str(err)[:5000])
-        interrupted = isinstance(err, KeyboardInterrupt)
-        tracking.finish_run(client, run_id, "killed" if interrupted else "failed")
+        if job_id is not None:  # submitted, then cut short before anyone holds its id
+            _stop_quietly(launcher, job_id)
+        tracking.end_on_error(client, run_id, err)
         raise
     return RunHandle(
         cfg=cfg, run_id=run_id, job_id=job_id, launcher=launcher, client=client, ends_run=ends_run
@@ -223,18 +237,52 @@ def _submit(cfg: DictConfig, inputs: JobInputs, launcher: RayLauncher) -> str:
     )
 
 
-def wait(handle: RunHandle, *, poll_s: float = 2.0) -> RunResult:
-    """Wait for a run's job to end; Ctrl-C stops the job and marks the run killed."""
+def _stop_quietly(launcher: RayLauncher, job_id: str) -> None:
     try:
-        handle._launcher.wait(handle.job_id, poll_s=poll_s)
-    except KeyboardInterrupt:
-        handle.stop("killed")
+        launcher.stop(job_id)
+    except RmsweepError:
+        pass
+
+
+OnPoll = Callable[[RunHandle, str], None]
+
+
+def wait(handle: RunHandle, *, poll_s: float = 2.0, on_poll: OnPoll | None = None) -> RunResult:
+    """Wait for a run's job to end and end the run.
+
+    Whatever cuts the wait short stops the job and ends the run before it propagates: Ctrl-C
+    or a stop signal (``KeyboardInterrupt``; the run ends KILLED), any other error (FAILED),
+    each with its reason. ``on_poll(handle, status)`` runs after every status read (progress).
+    """
+    from rmsweep.signals import sigint_deferred
+    from rmsweep.tracking import error_reason
+
+    try:
+        handle.launcher.wait(
+            handle.job_id,
+            poll_s=poll_s,
+            on_poll=None if on_poll is None else lambda status: on_poll(handle, status),
+        )
+        return handle.finish()
+    except BaseException as err:
+        interrupted = isinstance(err, KeyboardInterrupt)
+        with sigint_deferred(lambda line: print(line, file=sys.stderr)):
+            handle.stop("killed" if interrupted else "failed", reason=error_reason(err))
         raise
-    return handle.finish()
 
 
-def train(cfg: DictConfig, *, overrides: Sequence[str] = ()) -> RunResult:
-    """Run one training job to the end (the ``rmsweep run train`` command)."""
-    with make_launcher(cfg) as launcher:
+def train(
+    cfg: DictConfig, *, overrides: Sequence[str] = (), on_poll: OnPoll | None = None
+) -> RunResult:
+    """Run one training job to the end (the ``rmsweep run train`` command).
+
+    Bad set-ups fail before the run exists (``preflight.check_run``); SIGTERM and SIGHUP
+    take the Ctrl-C path: the job is stopped and the run ends KILLED with the signal's name.
+    """
+    from rmsweep import preflight
+    from rmsweep.signals import signals_as_interrupt
+
+    with signals_as_interrupt(), make_launcher(cfg) as launcher:
+        preflight.check_run(cfg, launcher)
         handle = start_run(cfg, overrides=overrides, launcher=launcher)
-        return wait(handle)
+        return wait(handle, on_poll=on_poll)

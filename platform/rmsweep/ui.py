@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rmsweep.errors import LaunchError
+from rmsweep.tracking._secrets import environ_snapshot
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 5000  # MLflow's own default, and rmsweep.links.DEFAULT_UI_URL's
@@ -104,7 +105,7 @@ def serve(
 
     port = port or free_port()
     url = f"http://{HOST}:{port}"
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = {**environ_snapshot(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     log = Path(log_path) if log_path else Path(tempfile.mkstemp(prefix="rmsweep-ui-")[1])
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:

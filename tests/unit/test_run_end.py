@@ -18,9 +18,9 @@ from optuna.trial import TrialState
 
 from rmsweep import names, tracking
 from rmsweep.run import RunHandle, missing_objective
+from rmsweep.study import _tell as study_tell
 from rmsweep.study import launch_study, parse_spec, resume_study
 from rmsweep.study._context import StudyContext
-from rmsweep.study._controller import Controller
 
 
 class ControllerDied(BaseException):
@@ -101,11 +101,11 @@ def test_resume_ends_a_run_its_controller_left_running_after_telling_optuna(
     url = f"sqlite:///{workdir / 'optuna.db'}"
     factory = lambda ctx, cfg, base: InstantRunner(ctx, job_status)  # noqa: E731
 
-    def die(self: Controller, run_id: str, *args: object) -> None:
+    def die(*args: object, **kwargs: object) -> None:  # the MLflow half of the tell
         raise ControllerDied
 
     with monkeypatch.context() as patch:
-        patch.setattr(Controller, "_end_run", die)
+        patch.setattr(study_tell, "record_trial_end", die)
         with pytest.raises(ControllerDied):
             launch_study(parse_spec(SPEC, source="crash.yaml"), storage=url, runner=factory)
 
@@ -128,7 +128,7 @@ def test_resume_ends_a_run_its_controller_left_running_after_telling_optuna(
         assert run.data.metrics[names.OBJECTIVE_PREFIX + "val/acc"] == trial.value == 0.5
     else:
         assert run.data.tags[names.TAG_REASON].startswith("its job ended FAILED")
-    assert f"trial 0: its run was still open; ended {state}" in "\n".join(lines)
+    assert f"trial 0: its run shows RUNNING/running, Optuna {state}; run ended {state}" in lines
     assert len(optuna.load_study(study_name="crash", storage=url).trials) == 1  # budget spent
 
 

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from rmsweep.errors import RmsweepError
+from rmsweep.errors import Interrupted, RmsweepError
 
 app = typer.Typer(
     name="rmsweep",
@@ -41,8 +41,11 @@ def main() -> None:
     except RmsweepError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("aborted", err=True)
+    except (typer.Abort, KeyboardInterrupt) as err:
+        # SIGTERM and SIGHUP take this path too (their run ended KILLED, its job stopped).
+        typer.echo(
+            f"aborted: {err.reason}" if isinstance(err, Interrupted) else "aborted", err=True
+        )
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)

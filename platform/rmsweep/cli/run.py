@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import time
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import typer
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
+    from rich.status import Status
+
+    from rmsweep.preflight import ClusterResources
+    from rmsweep.run import RunHandle
+
+RESOURCES_EVERY_S = 5.0  # how often a run that has not started training reads the cluster
 
 app = typer.Typer(
     help="Train one reward model (a tracked veRL GRPO run) or reproduce one.", no_args_is_help=True
@@ -30,7 +40,8 @@ def train(
         return
     from rmsweep.run import train as run_train
 
-    result = run_train(resolved, overrides=overrides or [])
+    with RunProgress() as progress:
+        result = run_train(resolved, overrides=overrides or [], on_poll=progress)
     _print_result(result.run_id, result.state, result.metrics, resolved)
     if result.state != "complete":
         raise typer.Exit(1)
@@ -53,7 +64,10 @@ def reproduce(
 
     from rmsweep.reproduce import reproduce as do_reproduce
 
-    rep = do_reproduce(run_id, force=force, tracking_uri=tracking_uri or _default_uri())
+    with RunProgress() as progress:
+        rep = do_reproduce(
+            run_id, force=force, tracking_uri=tracking_uri or _default_uri(), on_poll=progress
+        )
     console = Console()
     if rep.mismatches:
         console.print(f"[yellow]forced past changed digests: {', '.join(rep.mismatches)}[/]")
@@ -95,3 +109,73 @@ def _print_result(run_id: str, state: str, metrics: dict[str, float], cfg: DictC
         + f"\nbrowse: {url} (start the UI with `rmsweep ui`)",
         soft_wrap=True,
     )
+
+
+class RunProgress:
+    """Shows a running job's state, step and val/acc, and what a waiting job waits for.
+
+    On a terminal: one live line. Piped or in CI: one line per change (never a line per poll).
+    Used as ``on_poll`` of ``rmsweep.run.wait``.
+    """
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self._console = Console(stderr=True, soft_wrap=True)
+        self._live = self._console.is_terminal and not os.environ.get("CI")
+        self._status: Status | None = None
+        self._last = ""
+        self._cluster: ClusterResources | None = None
+        self._cluster_read = 0.0
+
+    def __enter__(self) -> RunProgress:
+        if self._live:
+            self._status = self._console.status("starting the run…")
+            self._status.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        err: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._status is not None:
+            self._status.stop()
+            if self._last:
+                self._console.print(self._last)
+
+    def __call__(self, handle: RunHandle, status: str) -> None:
+        try:
+            line = self.describe(handle, status)
+        except Exception:  # a progress line is not worth stopping a run for; the next poll tries
+            return
+        if line == self._last:
+            return
+        self._last = line
+        if self._status is not None:
+            self._status.update(line)
+        else:
+            self._console.print(line)
+            sys.stderr.flush()
+
+    def describe(self, handle: RunHandle, status: str) -> str:
+        """``run ID: job RUNNING, step 2/3, val/acc 0.531`` (or what it waits for)."""
+        from rmsweep import names, preflight
+
+        parts = [f"run {handle.run_id}: job {status}"]
+        steps = handle.history("train/reward")
+        if steps:
+            parts.append(f"step {steps[-1][0]}/{handle.cfg.trainer.total_steps}")
+        acc = handle.history("val/acc")
+        if acc:
+            parts.append(f"val/acc {acc[-1][1]:.3f}")
+        if not steps and status in (names.JOB_PENDING, names.JOB_RUNNING):
+            needs = preflight.job_resources(handle.cfg)
+            if needs and time.monotonic() - self._cluster_read > RESOURCES_EVERY_S:
+                self._cluster_read = time.monotonic()
+                self._cluster = preflight.cluster_resources(handle.launcher, wait_s=0)
+            waiting = preflight.waiting_for(needs, self._cluster)
+            if waiting:
+                parts.append(waiting)
+        return ", ".join(parts)

@@ -167,6 +167,32 @@ def status(
 
 
 @app.command()
+def doctor(
+    name: str = typer.Argument(..., help="The study."),
+    storage: str = _storage_option(),
+    fix: bool = typer.Option(False, "--fix", help="Repair every disagreement (Optuna wins)."),
+) -> None:
+    """Compare study NAME's Optuna trials with their MLflow runs; exit 1 on a disagreement."""
+    from rich.console import Console
+
+    from rmsweep.study import open_study, stored_spec
+    from rmsweep.study._doctor import examine, table
+
+    study, rdb, _ = open_study(name, storage)
+    found = examine(study, rdb, stored_spec(study)[0].objectives, fix=fix)
+    if found:
+        Console(width=200).print(table(found))
+    verdict = "repaired" if fix else f"found; `rmsweep study doctor {name} --fix` repairs them"
+    typer.echo(
+        f"study {name}: {len(found)} disagreement(s) {verdict}"
+        if found
+        else f"study {name}: the two records agree ({len(study.trials)} trials)"
+    )
+    if found and not fix:
+        raise typer.Exit(1)
+
+
+@app.command()
 def compare(
     name: str = typer.Argument(..., help="The study."),
     storage: str = _storage_option(),
@@ -352,8 +378,11 @@ def _progress() -> Any:
 
 def _drive(run_study: Callable[[], Any]) -> None:
     """Run a study loop to its end and print the outcome; Ctrl-C is a one-line error."""
+    from rmsweep.signals import signals_as_interrupt
+
     try:
-        outcome = run_study()
+        with signals_as_interrupt():  # SIGTERM, SIGHUP: the Ctrl-C path, from the start
+            outcome = run_study()
     except KeyboardInterrupt:
         raise StudyInterrupted("interrupted: running trials were stopped") from None
     _print_outcome(outcome)

@@ -5,6 +5,9 @@ from us: closing the pipe, or our process dying, makes the guard stop the head. 
 of the head carries ``RMSWEEP_RAY_HEAD=<token>`` in its environment (Ray passes its
 environment down to raylet, workers, job supervisors and job drivers), so ``stop()`` can find
 and end exactly our processes and nothing else: no global ``ray stop``.
+
+Nothing of the head listens beyond loopback (:data:`LOOPBACK_ENV`), and Ray's token auth, with
+a token of the head's own, guards it against other local users.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rmsweep.errors import LaunchError
+from rmsweep.tracking._secrets import environ_snapshot
 
 if TYPE_CHECKING:
     import psutil
@@ -33,6 +37,15 @@ _START_TIMEOUT_S = 120.0
 _STOP_TIMEOUT_S = 30.0
 _ATTEMPTS = 3
 _PORT_CLASH = ("already in use", "already occupied", "failed to bind", "eaddrinuse")
+# Ray (2.60) replaces a loopback --node-ip-address with the machine's address
+# (services.resolve_ip_for_localhost), and then GCS, raylet, agents, job supervisors and
+# workers bind every interface, unless multi-node clusters are switched off
+# (ray_constants.ENABLE_RAY_CLUSTER, off by default on Windows and macOS): the node IP is then
+# 127.0.0.1 and everything binds it. The head's environment reaches every process it starts,
+# job drivers included, so a Ray a job starts inside itself binds 127.0.0.1 as well. A
+# single-node Ray loses nothing: only joining it (`ray start --address`) is refused. "off", not
+# "0": a Hydra override of it (ray_init.runtime_env.env_vars) stays a string.
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "off"}
 
 
 def free_ports(n: int) -> list[int]:
@@ -54,6 +67,8 @@ class LocalHead:
         workdir: where the head's console log goes (``<workdir>/ray/<name>.log``); the jobs'
             working directory as well (the head is started there).
         num_cpus: CPUs the head advertises (Ray detects them when None).
+        num_gpus: GPUs the head advertises (Ray detects them when None); logical GPUs on a
+            machine without any are for tests of GPU scheduling.
         object_store_memory: bytes for the object store (Ray's default when None).
     """
 
@@ -62,10 +77,12 @@ class LocalHead:
         workdir: Path,
         *,
         num_cpus: int | None = None,
+        num_gpus: int | None = None,
         object_store_memory: int | None = None,
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.num_cpus = num_cpus
+        self.num_gpus = num_gpus
         self.object_store_memory = object_store_memory
         self.dashboard_url: str | None = None
         self.auth_token: str | None = None
@@ -124,6 +141,8 @@ class LocalHead:
         ]  # fmt: skip
         if self.num_cpus is not None:
             command.append(f"--num-cpus={self.num_cpus}")
+        if self.num_gpus is not None:
+            command.append(f"--num-gpus={self.num_gpus}")
         if self.object_store_memory is not None:
             command.append(f"--object-store-memory={self.object_store_memory}")
         with open(self.log_path, "wb") as log:
@@ -147,10 +166,11 @@ class LocalHead:
     def _environment(self) -> dict[str, str]:
         env = {
             k: v
-            for k, v in os.environ.items()
+            for k, v in environ_snapshot().items()
             if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")
         }
         env[OWNER_ENV] = self._marker
+        env.update(LOOPBACK_ENV)
         # Ray's token auth with a token of our own: job drivers inherit it (their ray.init()
         # connects), and no other local user can submit jobs that run as us.
         env.pop("RAY_AUTH_TOKEN_PATH", None)

@@ -47,6 +47,7 @@ class RayLauncher:
         workdir: this launcher's folder: the local head's console log
             (``<workdir>/ray/*.log``) and the local jobs' working directory.
         num_cpus: CPUs a local head advertises (Ray detects them when None).
+        num_gpus: GPUs a local head advertises (Ray detects them when None).
         object_store_memory: object store bytes of a local head (Ray's default when None).
 
     The launcher is a context manager; ``close()`` also runs at interpreter exit. Methods are
@@ -65,6 +66,7 @@ class RayLauncher:
         *,
         workdir: Path,
         num_cpus: int | None = None,
+        num_gpus: int | None = None,
         object_store_memory: int | None = None,
     ) -> None:
         if address is not None and not address.strip():
@@ -72,7 +74,12 @@ class RayLauncher:
         self.address = address
         self.workdir = Path(workdir)
         self._head = (
-            LocalHead(self.workdir, num_cpus=num_cpus, object_store_memory=object_store_memory)
+            LocalHead(
+                self.workdir,
+                num_cpus=num_cpus,
+                num_gpus=num_gpus,
+                object_store_memory=object_store_memory,
+            )
             if address is None
             else None
         )
@@ -114,6 +121,19 @@ class RayLauncher:
     def owned_pids(self) -> list[int]:
         """Pids of the live processes of the local head this launcher started."""
         return self._head.pids() if self._head is not None else []
+
+    def connect(self) -> str | None:
+        """Reach the cluster now (a local head starts) and return its dashboard URL; None
+        where the address is not one (``ray://``, a GCS address, ``auto``).
+
+        Raises:
+            LaunchError: the cluster cannot be reached.
+        """
+        self._client(start=True)
+        if self._head is not None:
+            return self._head.dashboard_url
+        assert self.address is not None
+        return self.address if self.address.startswith(("http://", "https://")) else None
 
     def _client(self, *, start: bool = False) -> JobSubmissionClient:
         with self._lock:

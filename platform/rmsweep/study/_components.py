@@ -198,7 +198,7 @@ def build_sampler(
         if name == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         if name == "grid":
-            return optuna.samplers.GridSampler(grid(space), seed=seed)
+            return _grid_sampler(grid(space), seed=seed)
         if name == "cmaes":
             try:
                 import cmaes  # noqa: F401
@@ -222,3 +222,19 @@ def build_pruner(pruner: Component) -> optuna.pruners.BasePruner:
     if pruner.name == "hyperband":
         return optuna.pruners.HyperbandPruner(**options)
     return optuna.pruners.NopPruner()
+
+
+def _grid_sampler(grid_space: Any, *, seed: int | None) -> optuna.samplers.GridSampler:
+    """Optuna's grid sampler without its ``study.stop()`` once the grid is covered.
+
+    ``stop`` works only inside ``study.optimize``; the controller asks and tells, so the call
+    raised RuntimeError at the last point's ``tell``. The controller stops claiming trials
+    when the grid is exhausted instead (``_storage.claim_trial``).
+    """
+    import optuna
+
+    class GridWithoutStop(optuna.samplers.GridSampler):
+        def after_trial(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return GridWithoutStop(grid_space, seed=seed)

@@ -31,7 +31,7 @@ class Event:
     """A moment in a trial's life, for the overhead benchmark (``time.time()`` seconds)."""
 
     trial: int
-    kind: str  # claimed | started | running | ended | told
+    kind: str  # claimed | started | adopted | running | ended | told
     at: float
 
 
@@ -41,5 +41,6 @@ class LoopResult:
 
     outcomes: dict[int, str] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    adopted: list[int] = field(default_factory=list)  # trials taken over from dead controllers
     interrupted: bool = False
     timed_out: bool = False

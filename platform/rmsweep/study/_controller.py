@@ -4,11 +4,11 @@ One loop per process, no batch barrier: the moment a trial ends, its slot claims
 State lives in Optuna's storage (the search) and MLflow (the runs); a crashed controller is
 recovered from those two by ``study resume`` or by any other worker of the study.
 
-A trial ends through one path, :meth:`Controller._tell`: Optuna first (state and reason
-attrs, ``tell``, a re-run queued), then the MLflow run's end (status, ``rmsweep.state``,
-reason). The controller is the only one that ends a trial's run; a crash between the two
-writes leaves a told trial whose run is RUNNING, which ``study resume`` ends as Optuna
-recorded (``_tracking.end_unended_run``).
+A trial ends through one path, :meth:`Controller._tell` (``_tell.tell_trial``): Optuna
+first, then the MLflow run's end. The controller is the only one that ends a trial's run; a
+crash between the two writes leaves a told trial whose run is RUNNING, which ``study
+resume`` ends as Optuna recorded (``_doctor.repair``). A controller that dies leaves its
+trials RUNNING; the next controller of the study adopts them (``_adopt``).
 """
 
 from __future__ import annotations
@@ -23,21 +23,21 @@ from typing import TYPE_CHECKING, Any
 
 from rmsweep import names
 from rmsweep.errors import LaunchError, RmsweepError
-from rmsweep.run import missing_objective
+from rmsweep.signals import sigint_deferred, signals_as_interrupt
+from rmsweep.study._adopt import NEVER_STARTED, Orphan, attach_job, end_told_runs, take_orphans
 from rmsweep.study._context import Event, LoopResult, StudyContext
 from rmsweep.study._heartbeats import Heartbeats
+from rmsweep.study._outcome import job_outcome
+from rmsweep.study._owner import my_token
+from rmsweep.study._reuse import reuse_finished
 from rmsweep.study._runner import TrialHandle, TrialRunner, final_step
-from rmsweep.study._signals import sigint_deferred, sigterm_as_interrupt
 from rmsweep.study._space import group_keys, suggest, to_overrides
-from rmsweep.study._storage import attempt_of, claim_trial, requeue, study_lock
-from rmsweep.study._summary import aggregate, best_line
-from rmsweep.study._tracking import (
-    end_stale_runs,
-    record_best_so_far,
-    record_trial_end,
-    record_trial_start,
-    run_url,
-)
+from rmsweep.study._storage import HEARTBEAT_S, attempt_of, claim_trial
+from rmsweep.study._summary import best_line
+from rmsweep.study._tell import record_best, tell_trial
+from rmsweep.study._tracking import end_stale_runs, record_trial_start, run_url
+from rmsweep.testing._pause import pause_point
+from rmsweep.tracking import error_reason
 
 if TYPE_CHECKING:
     import optuna
@@ -90,6 +90,8 @@ class Controller:
         self._heartbeats = Heartbeats(ctx.storage)
         self._groups = group_keys(ctx.spec.space)
         self._start_failures = 0
+        self._next_adoption = 0.0  # monotonic time of the next look for orphaned trials
+        self._checked: set[int] = set()  # told trials whose run is known to be ended
 
     # --- the loop ----------------------------------------------------------------------------
     def run(self) -> LoopResult:
@@ -101,12 +103,12 @@ class Controller:
         deadline = time.monotonic() + self.ctx.spec.timeout_s if self.ctx.spec.timeout_s else None
         self._heartbeats.start()
         try:
-            with sigterm_as_interrupt():
+            with signals_as_interrupt():
                 self._loop(deadline)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             self.result.interrupted = True
             with sigint_deferred(self.echo):
-                self._kill_all()
+                self._kill_all(error_reason(err))
             raise
         finally:
             self._heartbeats.stop()
@@ -118,6 +120,7 @@ class Controller:
             if not accepting and not self.result.timed_out:
                 self.result.timed_out = True
                 self.echo(f"timeout reached: no new trials ({len(self.active)} still running)")
+            self._adopt_orphans()
             exhausted = False
             while accepting and len(self.active) < self.parallel:
                 if not self._start_next():
@@ -151,6 +154,7 @@ class Controller:
         study_id = storage.get_study_id_from_name(study.study_name)
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
         self._heartbeats.add(trial_id)
+        trial.set_user_attr(names.ATTR_CONTROLLER, my_token())
         values = suggest(trial, self.ctx.spec.space)
         overrides = to_overrides(self.ctx.spec.space, values)
         trial.set_user_attr(names.ATTR_OVERRIDES, overrides)
@@ -159,6 +163,9 @@ class Controller:
             names.TAG_TRIAL: str(trial.number),
             names.TAG_KIND: "trial",
         }
+        if self._reused(trial, trial_id, overrides, tags):
+            return True
+        pause_point("before-job", trial.number)
         try:
             handle = self.runner.start(overrides, tags=tags, parent_run_id=self.ctx.parent_run_id)
         except KeyboardInterrupt:  # Ctrl-C while it was being prepared: it runs again later
@@ -184,6 +191,57 @@ class Controller:
         self.echo(f"trial {trial.number} started: {shown} (run {handle.run_id})")
         return True
 
+    def _reused(
+        self, trial: optuna.Trial, trial_id: int, overrides: list[str], tags: dict[str, str]
+    ) -> bool:
+        """Tell a finished identical configuration's values instead of training it again."""
+        if (reuse := reuse_finished(self.ctx, self.runner, trial, overrides, tags)) is None:
+            return False
+        source, values = reuse
+        self._tell(trial, "complete", values=values, run_id=trial.user_attrs[names.ATTR_RUN_ID])
+        self._heartbeats.discard(trial_id)
+        self._event(trial.number, "told")
+        self._record_best()
+        self.echo(f"trial {trial.number} complete: as trial {source.number}, not trained again")
+        return True
+
+    def _adopt_orphans(self) -> None:
+        """Take over the trials of dead controllers (see ``_adopt``); at most every few s."""
+        if time.monotonic() < self._next_adoption:
+            return
+        self._next_adoption = time.monotonic() + HEARTBEAT_S / 2
+        try:
+            orphans = take_orphans(self.ctx, self._heartbeats.add)
+        except Exception as err:  # the next look retries; Optuna's stale check is the backstop
+            self.echo(f"study {self.ctx.name}: could not look for orphaned trials ({err})")
+            return
+        for orphan in orphans:
+            self._adopt(orphan)
+        end_told_runs(self.ctx, self._checked, self.echo)
+
+    def _adopt(self, orphan: Orphan) -> None:
+        trial, number, trial_id = orphan.trial, orphan.trial.number, orphan.frozen._trial_id
+        if orphan.run_id is None:
+            self._heartbeats.discard(trial_id)
+            self._tell(trial, "failed", reason=NEVER_STARTED, requeue_as=NEVER_STARTED)
+            self.echo(f"trial {number} failed: {NEVER_STARTED}; queued again")
+            return
+        handle, status = attach_job(self.runner, orphan)
+        if handle is None:
+            self._heartbeats.discard(trial_id)
+            retry = attempt_of(trial) <= self.ctx.spec.retries
+            self._tell(trial, "failed", reason=status, run_id=orphan.run_id, retry=retry)
+            self.echo(f"trial {number} failed: {status}" + ("; queued again" if retry else ""))
+            return
+        trial.set_user_attr(names.ATTR_JOB_ID, str(handle.job_id))
+        with contextlib.suppress(Exception):  # a courtesy for the UI; the attrs hold it too
+            self.ctx.mlflow.set_tag(orphan.run_id, names.TAG_ADOPTED, orphan.previous)
+        values = dict(orphan.frozen.params)
+        self.active[number] = _Active(trial, trial_id, handle, values, orphan.last_reported)
+        self._event(number, "adopted")
+        self.result.adopted.append(number)
+        self.echo(f"trial {number} adopted: job {handle.job_id} is {status} (run {handle.run_id})")
+
     def _kill_unstarted(self, trial: optuna.Trial) -> None:
         """Ctrl-C while a trial was being prepared: its run, if any, was ended by start_run."""
         with sigint_deferred(self.echo), contextlib.suppress(Exception):
@@ -192,11 +250,8 @@ class Controller:
             self.echo(f"trial {trial.number} killed")
 
     def _fail_to_start(self, trial: optuna.Trial, err: Exception) -> None:
-        reason = (
-            f"did not start: {err}"
-            if isinstance(err, RmsweepError)
-            else (f"did not start: {type(err).__name__}: {err}")
-        )
+        why = err if isinstance(err, RmsweepError) else f"{type(err).__name__}: {err}"
+        reason = f"did not start: {why}"
         self._tell(trial, "failed", reason=reason)
         self.echo(f"trial {trial.number} failed: {reason}")
         self._start_failures += 1
@@ -220,6 +275,7 @@ class Controller:
             active.poll_errors = 0
         if status == names.JOB_RUNNING and not active.running:
             active.running = True
+            pause_point("job-running", number)
             self._event(number, "running")
             self.echo(f"trial {number} running (job {active.handle.job_id})")
         if status in names.JOB_TERMINAL:
@@ -258,7 +314,8 @@ class Controller:
 
     def _end(self, active: _Active, status: str) -> None:
         number = active.trial.number
-        values, reason = self._outcome(active, status)
+        pause_point("before-tell", number)
+        values, reason = job_outcome(self.ctx, active.handle, status, lambda: self._report(active))
         run_id = active.handle.run_id
         if reason is None:
             self._tell(active.trial, "complete", values=values, run_id=run_id)
@@ -274,33 +331,6 @@ class Controller:
         self._close(active)
         self.echo(f"trial {number} failed: {reason}" + ("; queued again" if retry else ""))
 
-    def _outcome(self, active: _Active, status: str) -> tuple[dict[str, float], str | None]:
-        """The objective values of a job that ended, or why its trial failed."""
-        try:
-            active.handle.finish()
-        except RmsweepError as err:
-            return {}, f"closing its run failed: {err}"
-        if status != names.JOB_SUCCEEDED:
-            outside = "" if status == names.JOB_FAILED else " (stopped outside the controller)"
-            return {}, f"its job ended {status}{outside}{self._failure(active)}"
-        if self.ctx.spec.prunes:
-            self._report(active)
-        objectives, source = self.ctx.spec.objectives, self.ctx.data_source
-        histories = {o.metric: active.handle.history(o.metric) for o in objectives}
-        logged = {o.key(source) for o in objectives if histories[o.metric]}
-        if reason := missing_objective(logged, list(histories), source):
-            return {}, reason
-        values = {o.metric: aggregate(histories[o.metric], o) for o in objectives}
-        return {k: v for k, v in values.items() if v is not None}, None
-
-    def _failure(self, active: _Active) -> str:
-        """``: <why>`` where the job recorded why it failed (e.g. its evaluation failed)."""
-        try:
-            why = self.ctx.mlflow.get_run(active.handle.run_id).data.tags.get(names.TAG_REASON)
-        except Exception:  # the reason is a courtesy; the failure is recorded either way
-            return ""
-        return f": {why}" if why else ""
-
     def _tell(
         self,
         trial: optuna.Trial,
@@ -312,38 +342,18 @@ class Controller:
         retry: bool = False,
         requeue_as: str | None = None,
     ) -> None:
-        """End a trial ``state`` (complete | pruned | failed | killed): Optuna first, then its
-        MLflow run when it has one (``start_run`` ends a run whose job never started).
-
-        ``retry`` queues a re-run that uses one of the spec's retries; ``requeue_as`` queues
-        one, for that reason, that does not (Ctrl-C).
-        """
-        from optuna.trial import TrialState
-
-        trial.set_user_attr(names.ATTR_STATE, state)
-        if reason:
-            trial.set_user_attr(names.ATTR_REASON, reason[:2000])
-        if state == "complete":
-            assert values is not None
-            frozen = self.ctx.study.tell(
-                trial, [values[o.metric] for o in self.ctx.spec.objectives]
-            )
-        else:
-            told = TrialState.PRUNED if state == "pruned" else TrialState.FAIL
-            frozen = self.ctx.study.tell(trial, state=told)
-        if retry:
-            requeue(self.ctx.study, frozen, reason=reason or state)
-        elif requeue_as:
-            requeue(self.ctx.study, frozen, reason=requeue_as, same_attempt=True)
+        """End a trial in both records (``_tell.tell_trial``) and note its outcome."""
+        tell_trial(
+            self.ctx,
+            trial,
+            state,
+            values=values,
+            reason=reason,
+            run_id=run_id,
+            retry=retry,
+            requeue_as=requeue_as,
+        )
         self.result.outcomes[trial.number] = state
-        if run_id is not None:
-            self._end_run(run_id, state, values, reason)
-
-    def _end_run(
-        self, run_id: str, state: str, values: dict[str, float] | None, reason: str | None
-    ) -> None:
-        """The MLflow half of :meth:`_tell`: the only place a trial's run is ended."""
-        record_trial_end(self.ctx.mlflow, run_id, state=state, objectives=values, reason=reason)
 
     def _close(self, active: _Active) -> None:
         """The slot is free again: no more heartbeats for the trial."""
@@ -352,19 +362,12 @@ class Controller:
         self._event(active.trial.number, "told")
 
     def _record_best(self) -> None:
-        """The parent run's best-so-far history (a chart, not a record: failures only echo)."""
-        try:
-            with study_lock(self.ctx.storage_url, f"{self.ctx.name} (parent run)"):
-                trials = self.ctx.study.get_trials(deepcopy=False)
-                record_best_so_far(
-                    self.ctx.mlflow, self.ctx.parent_run_id, trials, self.ctx.spec.objectives
-                )
-        except Exception as err:
-            self.echo(f"study {self.ctx.name}: best-so-far not recorded ({err})")
+        record_best(self.ctx, self.echo)
 
     # --- stopping ----------------------------------------------------------------------------
-    def _kill_all(self) -> None:
-        """Ctrl-C: stop every running job, fail its trial, mark its run KILLED, queue it again."""
+    def _kill_all(self, why: str) -> None:
+        """Ctrl-C or a stop signal (``why``): stop every running job, mark its trial and run
+        killed, queue it again."""
         if not self.active:
             return
         self.echo(f"stopping {len(self.active)} running trial(s)…")
@@ -374,14 +377,14 @@ class Controller:
         for active in actives:
             number = active.trial.number
             error = stops[number].exception()
-            reason = "stopped by Ctrl-C" + (f" (stop failed: {error})" if error else "")
+            reason = why + (f" (stop failed: {error})" if error else "")
             try:
                 self._tell(
                     active.trial,
                     "killed",
                     reason=reason,
                     run_id=active.handle.run_id,
-                    requeue_as="killed by Ctrl-C",
+                    requeue_as=f"killed: {why}",
                 )
             except Exception as err:  # keep stopping the others
                 self.result.outcomes[number] = "killed"

@@ -1,7 +1,8 @@
 """Heartbeats: a thread that tells the Optuna storage this process's running trials are alive.
 
-A trial whose heartbeats stop for ``GRACE_S`` is failed as stale by any other worker of the
-study, and queued again (``_storage.open_storage``).
+A trial whose heartbeats stop for ``GRACE_S`` is adopted by any other worker of the study
+(``_adopt``: it takes over the heartbeat and drives the trial's job); Optuna's stale check,
+which fails and re-queues it (``_storage.open_storage``), is the backstop.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A study's lifecycle: launch, join, resume (``rmsweep study launch|resume``).
 
 A study is created once (Optuna study + MLflow experiment + parent run, the spec stored in
-both); workers join it; ``resume`` continues it from what the two stores hold, first ending
-the runs of trials Optuna finished but MLflow still shows RUNNING (a controller that died
-between its two writes, see ``_controller``). The base config (``_base``) is composed once
+both); workers join it; ``resume`` continues it from what the two stores hold, first
+repairing every disagreement between them (``_doctor``), then adopting the trials of dead
+controllers (``_adopt``). The base config (``_base``) is composed once
 per process and handed to the runner.
 """
 
@@ -17,12 +17,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmsweep import names
+from rmsweep import names, preflight
 from rmsweep.errors import LaunchError, SpecError
 from rmsweep.study._base import base_overrides, compose_base
 from rmsweep.study._components import build_pruner, build_sampler
 from rmsweep.study._context import Event, StudyContext
 from rmsweep.study._controller import Controller
+from rmsweep.study._doctor import repair_on_resume
 from rmsweep.study._progress import LiveTable
 from rmsweep.study._runner import TrialRunner, VerlTrialRunner
 from rmsweep.study._spec import StudySpec
@@ -36,7 +37,6 @@ from rmsweep.study._storage import (
 from rmsweep.study._summary import study_summary
 from rmsweep.study._tracking import (
     create_parent_run,
-    end_unended_runs,
     record_summary,
     set_parent_state,
 )
@@ -121,6 +121,7 @@ def launch_study(
     base = base_overrides(spec, overrides, name)
     cfg = compose_base(base, spec)
     url = resolve_storage(storage, spec, cfg.workdir)
+    preflight.check_study(url, cfg)  # two databases that answer, a Ray that answers
     rdb = open_storage(url, retries=max(1, spec.retries))
     try:
         study = optuna.create_study(
@@ -189,6 +190,7 @@ def resume_study(
     Raises:
         SpecError: no such study in the storage.
     """
+    preflight.check_resume(storage)  # before the storage is opened: two databases
     study, rdb, url = open_study(name, storage)
     if n_trials is not None:
         _with_budget(stored_spec(study)[0], n_trials)  # checks it
@@ -206,7 +208,7 @@ def resume_study(
             mlflow, experiment_id, spec, study_name=name, overrides=overrides, storage_url=url
         )
         study.set_user_attr(names.STUDY_PARENT_RUN, parent)
-    end_unended_runs(mlflow, study, spec.objectives, echo)  # a controller died mid-tell
+    repair_on_resume(study, rdb, mlflow, spec.objectives, echo)  # the two records agree
     set_parent_state(mlflow, parent, "running")
     echo(f"study {name}: resuming to {spec.n_trials} trials ({len(study.trials)} so far)")
     ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name)

@@ -48,7 +48,11 @@ class TrialHandle(Protocol):
 
 
 class TrialRunner(Protocol):
-    """Starts trials. ``start`` returns once the MLflow run exists and the job is submitted."""
+    """Starts trials. ``start`` returns once the MLflow run exists and the job is submitted.
+
+    A runner may also have ``config_digest(overrides) -> str | None``: what two trials share
+    when they would train the same thing (the controller then tells the first's value again).
+    """
 
     def start(
         self,
@@ -60,8 +64,17 @@ class TrialRunner(Protocol):
         """Start one trial with these Hydra overrides (on top of the study's base)."""
         ...
 
+    def attach(self, overrides: Sequence[str], *, run_id: str, job_id: str | None) -> TrialHandle:
+        """A handle on a trial another (dead) controller started: its job may still run.
+
+        Raises:
+            LaunchError: the job cannot be reached (the reason says why).
+        """
+        ...
+
     def free_slots(self) -> int | None:
-        """How many trials fit on the cluster now (None: unknown, the spec decides)."""
+        """How many trials fit on the cluster now (None: unknown, the spec decides; 0: not
+        one, so the one trial that runs fails with the reason it cannot be placed)."""
         ...
 
     def close(self) -> None:
@@ -130,14 +143,57 @@ class VerlTrialRunner:
             ends_run=False,
         )
 
+    def attach(self, overrides: Sequence[str], *, run_id: str, job_id: str | None) -> TrialHandle:
+        from rmsweep.config import compose
+        from rmsweep.errors import LaunchError
+        from rmsweep.run import RunHandle
+        from rmsweep.tracking import tracking_client
+
+        cfg = compose([*self.base, *overrides])
+        if not job_id:
+            raise LaunchError("its controller died before recording its job")
+        if cfg.cluster.address is None:
+            raise LaunchError(
+                f"its job {job_id} is gone: the local Ray head died with the controller that "
+                "started it (a shared cluster, cluster=ray, keeps jobs across controllers)"
+            )
+        client = tracking_client(cfg.tracking.uri)
+        return RunHandle(
+            cfg=cfg,
+            run_id=run_id,
+            job_id=job_id,
+            launcher=self.launcher,
+            client=client,
+            ends_run=False,
+        )
+
+    def config_digest(self, overrides: Sequence[str]) -> str:
+        """The resolved config's digest with the code, reward, template and data digests a
+        run of it would record (``record.current_digests``)."""
+        import hashlib
+        import json
+
+        from omegaconf import OmegaConf
+
+        from rmsweep import record
+        from rmsweep.config import compose
+
+        cfg = compose([*self.base, *overrides])
+        config = OmegaConf.to_container(cfg, resolve=True)
+        digests = record.current_digests(cfg, record.prepare_inputs(cfg))
+        text = json.dumps({"config": config, "digests": digests}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def free_slots(self) -> int | None:
-        """Free GPUs on the cluster ÷ GPUs one trial takes; 1 on cpu."""
+        """⌊free GPUs on the cluster ÷ GPUs one trial takes⌋ (0 when none fits now); 1 on cpu
+        (each CPU trial brings its own private Ray with a logical GPU)."""
+        from rmsweep.launch import gpu_slots
+
         cfg = self.base_cfg
         if cfg.device.name == "cpu":
             return 1
         per_trial = max(1, int(cfg.device.gpus_per_node) * int(cfg.device.nnodes))
-        free = cluster_resources(self.launcher).get("GPU", 0.0)
-        return max(1, int(free) // per_trial)
+        return gpu_slots(cluster_resources(self.launcher).get("GPU", 0.0), per_trial)
 
     def close(self) -> None:
         if self._owns_launcher and self._launcher is not None:

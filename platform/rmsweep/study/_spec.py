@@ -17,6 +17,7 @@ A spec is written without Python::
     parallel: auto            # slots: free GPUs ÷ GPUs per trial (1 on cpu)
     retries: 1                # re-runs of a trial whose job failed
     timeout: 20m              # no new trial after this (running ones finish)
+    reuse: true               # an identical config's finished result is told, not re-trained
     seed: 0
 
 Checks that need the config tree (space keys exist, options compose with the base) run when
@@ -48,6 +49,7 @@ TOP_KEYS = (
     "storage",
     "enqueue",
     "eval",
+    "reuse",
 )
 DIRECTIONS = ("maximize", "minimize")
 AGGREGATES = ("last", "best")
@@ -84,6 +86,7 @@ class StudySpec:
     storage: str | None = None
     enqueue: tuple[dict[str, Any], ...] = ()
     description: str = ""
+    reuse: bool = True  # tell a finished identical config's value instead of training it again
     source: str = "<spec>"
     text: str = ""
 

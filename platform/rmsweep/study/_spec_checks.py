@@ -233,3 +233,12 @@ def read_storage(data: Mapping[str, Any], problem: Problem) -> str | None:
         )
         return None
     return value
+
+
+def read_bool(data: Mapping[str, Any], key: str, default: bool, problem: Problem) -> bool:
+    """``key: true|false`` (``default`` when absent)."""
+    value = data.get(key, default)
+    if not isinstance(value, bool):
+        problem((key,), key, f"{value!r} must be true or false")
+        return default
+    return value

@@ -193,12 +193,18 @@ def claim_trial(study: optuna.Study, n_trials: int, lock_url: str) -> optuna.Tri
             optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
         waiting = any(t.state == TrialState.WAITING for t in trials)
-        if budget_used(trials) >= n_trials and not waiting:
+        if not waiting and (budget_used(trials) >= n_trials or _grid_exhausted(study)):
             return None
         with warnings.catch_warnings():
             # We record heartbeats ourselves (ask/tell, not optimize): Optuna warns about that.
             warnings.filterwarnings("ignore", message=".*Heartbeat.*")
             return study.ask()
+
+
+def _grid_exhausted(study: optuna.Study) -> bool:
+    """A grid sampler's every point has ended (a new trial would repeat one)."""
+    exhausted = getattr(study.sampler, "is_exhausted", None)
+    return exhausted is not None and bool(exhausted(study))
 
 
 @contextlib.contextmanager

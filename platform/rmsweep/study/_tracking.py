@@ -144,8 +144,8 @@ def end_unended_run(
     """End the run of a finished trial that MLflow still shows RUNNING, as Optuna recorded it.
 
     Optuna is told first and the run ended second, so a controller that died between the two
-    (or a worker that went silent) leaves such a run; ``study resume`` and the workers
-    reconcile it here. Returns the state the run was ended with, or None when there was
+    (or a worker that went silent) leaves such a run; the workers reconcile it here
+    (``study resume`` and ``study doctor --fix`` repair every disagreement: ``_doctor``). Returns the state the run was ended with, or None when there was
     nothing to end.
     """
     run_id = trial.user_attrs.get(names.ATTR_RUN_ID)
@@ -157,19 +157,6 @@ def end_unended_run(
     state, values, reason = outcome
     record_trial_end(mlflow, run_id, state=state, objectives=values, reason=reason)
     return state
-
-
-def end_unended_runs(
-    mlflow: MlflowClient,
-    study: Any,
-    objectives: Sequence[Objective],
-    echo: Callable[[str], None],
-) -> None:
-    """``study resume``: end each run whose trial Optuna finished but MLflow still shows
-    RUNNING, as Optuna recorded it (a controller died between its two writes)."""
-    for trial in study.get_trials(deepcopy=False):
-        if state := end_unended_run(mlflow, trial, objectives):
-            echo(f"trial {trial.number}: its run was still open; ended {state}, as Optuna has it")
 
 
 def end_stale_runs(

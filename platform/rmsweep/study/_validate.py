@@ -20,6 +20,7 @@ from rmsweep.study._spec import StudySpec
 from rmsweep.study._spec_checks import (
     check_top_keys,
     read_base,
+    read_bool,
     read_description,
     read_eval,
     read_int,
@@ -101,6 +102,7 @@ def _build(
     parallel = read_parallel(data, problems)
     storage = read_storage(data, problems)
     description = read_description(data, problems)
+    reuse = read_bool(data, "reuse", True, problems)
     check_pruner_fits(pruner, [o.metric for o in objectives], problems)
     check_space_searches(space, problems)
     check_sampler_fits(sampler, len(objectives), space, n_trials, problems)
@@ -131,6 +133,7 @@ def _build(
         storage=storage,
         enqueue=tuple(enqueue),
         description=description,
+        reuse=reuse,
         source=problems.source,
         text=text,
     )

@@ -16,12 +16,14 @@ Like ``optuna.testing``: shipped with the package, used by rmsweep's own tests, 
 
 from __future__ import annotations
 
+from rmsweep.testing._gpu import GpuJobRunner
 from rmsweep.testing._plan import PlanFn, SleepPlan, default_plan, parse_overrides
 from rmsweep.testing._process import ProcessLauncher
 from rmsweep.testing._runner import SleepJobHandle, SleepJobRunner
 from rmsweep.testing._thread import ThreadLauncher
 
 __all__ = [
+    "GpuJobRunner",
     "PlanFn",
     "ProcessLauncher",
     "SleepJobHandle",

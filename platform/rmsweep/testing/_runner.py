@@ -9,6 +9,7 @@ logs a planned metric curve into the run the way veRL would (``_sleep_job``).
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rmsweep import names, tracking
+from rmsweep.errors import LaunchError
 from rmsweep.testing import _sleep_job
 from rmsweep.testing._plan import PlanFn, SleepPlan, default_plan, parse_overrides
 
@@ -100,7 +102,8 @@ class SleepJobRunner:
         )
         env = {"MLFLOW_TRACKING_URI": self.tracking_uri, "MLFLOW_RUN_ID": run_id}
         try:
-            job_id = self.launcher.submit(shlex.join(self._command(plan)), env=env)
+            command = shlex.join(self._command(plan))
+            job_id = self.launcher.submit(command, env=env, submission_id=job_id_of(run_id))
         except BaseException as err:
             # As run.start_run: a run whose job never started ends with the reason.
             self.client.set_tag(run_id, names.TAG_REASON, str(err)[:5000])
@@ -108,8 +111,28 @@ class SleepJobRunner:
             tracking.finish_run(self.client, run_id, "killed" if interrupted else "failed")
             raise
         self.client.set_tag(run_id, names.TAG_JOB_ID, job_id)
-        final = max((len(v) for v in plan.curves.values()), default=1) - 1
-        return SleepJobHandle(self, run_id, job_id, final_step=final)
+        return SleepJobHandle(self, run_id, job_id, final_step=_final_step(plan))
+
+    def attach(
+        self, overrides: Sequence[str], *, run_id: str, job_id: str | None
+    ) -> SleepJobHandle:
+        """A handle on a trial another controller started (its job may still run, or not).
+
+        Raises:
+            LaunchError: the jobs were on a local Ray head, which died with that controller.
+        """
+        if type(self.launcher).__name__ == "RayLauncher" and self.launcher.address is None:
+            raise LaunchError(
+                f"its job is gone: the local Ray head died with the controller that started it "
+                f"(run {run_id})"
+            )
+        plan = self.plan(parse_overrides([*self.base, *overrides]))
+        return SleepJobHandle(self, run_id, job_id or job_id_of(run_id), _final_step(plan))
+
+    def config_digest(self, overrides: Sequence[str]) -> str:
+        """What identical trials share: the sleep job's whole input is its overrides."""
+        params = sorted(parse_overrides([*self.base, *overrides]).items())
+        return hashlib.sha256(repr(params).encode()).hexdigest()
 
     def _command(self, plan: SleepPlan) -> list[str]:
         command = [sys.executable, "-m", _sleep_job.MODULE, "--step-s", str(plan.step_s)]
@@ -120,6 +143,8 @@ class SleepJobRunner:
         command += ["--exit-code", str(plan.exit_code), "--tail-s", str(plan.tail_s)]
         if plan.gate is not None:
             command += ["--gate", _sleep_job.register_gate(plan.gate)]
+        if plan.gate_file is not None:
+            command += ["--gate-file", plan.gate_file]
         return command
 
     def free_slots(self) -> int | None:
@@ -128,6 +153,16 @@ class SleepJobRunner:
     def close(self) -> None:
         if self.owns_launcher:
             self.launcher.close()
+
+
+def job_id_of(run_id: str) -> str:
+    """A trial's job id follows from its run id: a controller that died between submitting
+    the job and recording its id leaves a job the next one can still find."""
+    return f"sleep-{run_id}"
+
+
+def _final_step(plan: SleepPlan) -> int:
+    return max((len(v) for v in plan.curves.values()), default=1) - 1
 
 
 def _launcher(kind: str | Any, cfg: DictConfig) -> Any:

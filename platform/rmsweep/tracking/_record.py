@@ -23,7 +23,7 @@ from rmsweep.tracking._secrets import (
     mask_overrides,
     override_secret_values,
 )
-from rmsweep.tracking._store import create_run, log_dataset, log_text_artifact
+from rmsweep.tracking._store import create_run, ended_on_error, log_dataset, log_text_artifact
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -106,26 +106,28 @@ def record_run(
         parent_run_id=parent_run_id,
     )
 
-    digests: dict[str, str] = {}
+    # From here on the run exists: whatever fails ends it (FAILED, with the reason).
+    with ended_on_error(client, run_id):
+        digests: dict[str, str] = {}
 
-    def text(key: str | None, artifact_file: str, content: str) -> None:
-        digest = log_text_artifact(client, run_id, content, artifact_file, secrets=secrets)
-        if key is not None:
-            digests[f"{names.DIGEST_TAG_PREFIX}{key}"] = digest
+        def text(key: str | None, artifact_file: str, content: str) -> None:
+            digest = log_text_artifact(client, run_id, content, artifact_file, secrets=secrets)
+            if key is not None:
+                digests[f"{names.DIGEST_TAG_PREFIX}{key}"] = digest
 
-    config_yaml = yaml.safe_dump(_plain(mask_config(config)), sort_keys=False)
-    text("config", names.CONFIG_ARTIFACT, config_yaml)
-    text(None, names.OVERRIDES_ARTIFACT, "".join(f"{o}\n" for o in mask_overrides(overrides)))
-    for key, (artifact_file, content) in texts.items():
-        text(key, artifact_file, content)
-    text(None, names.DIFF_ARTIFACT, diff)
-    text(None, names.REQUIREMENTS_ARTIFACT, frozen_requirements())
-    for ref in datasets:
-        log_dataset(
-            client, run_id, path=ref.path, digest=ref.digest, name=ref.name, context=ref.context
-        )
-        digests[f"{names.DIGEST_TAG_PREFIX}data.{ref.context}"] = ref.digest
-    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in digests.items()])
+        config_yaml = yaml.safe_dump(_plain(mask_config(config)), sort_keys=False)
+        text("config", names.CONFIG_ARTIFACT, config_yaml)
+        text(None, names.OVERRIDES_ARTIFACT, "".join(f"{o}\n" for o in mask_overrides(overrides)))
+        for key, (artifact_file, content) in texts.items():
+            text(key, artifact_file, content)
+        text(None, names.DIFF_ARTIFACT, diff)
+        text(None, names.REQUIREMENTS_ARTIFACT, frozen_requirements())
+        for ref in datasets:
+            log_dataset(
+                client, run_id, path=ref.path, digest=ref.digest, name=ref.name, context=ref.context
+            )
+            digests[f"{names.DIGEST_TAG_PREFIX}data.{ref.context}"] = ref.digest
+        client.log_batch(run_id, tags=[RunTag(k, v) for k, v in digests.items()])
     return run_id
 
 

@@ -80,9 +80,25 @@ def _usable(value: str) -> bool:
     return len(value) >= MIN_SECRET_LEN and value.strip().lower() not in _LITERALS
 
 
+def environ_snapshot() -> dict[str, str]:
+    """A copy of ``os.environ`` that other threads cannot change under the caller.
+
+    ``dict(os.environ)`` and ``os.environ.items()`` list the keys, then read each one: a
+    variable another thread deletes in between (MLflow's telemetry thread does) raises
+    KeyError. Listing the keys is atomic; a key gone by the time it is read is left out.
+    """
+    snapshot = {}
+    for key in list(os.environ):
+        value = os.environ.get(key)
+        if value is not None:
+            snapshot[key] = value
+    return snapshot
+
+
 def env_secret_values(env: Mapping[str, str] | None = None) -> set[str]:
-    """Values of the secret-named variables of ``env`` (``os.environ`` when None)."""
-    env = os.environ if env is None else env
+    """Values of the secret-named variables of ``env`` (a snapshot of ``os.environ`` when
+    None)."""
+    env = environ_snapshot() if env is None else env
     return {v for k, v in env.items() if is_secret_name(k) and _usable(v)}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rmsweep import names
-from rmsweep.errors import ConfigError
+from rmsweep.errors import ConfigError, Interrupted
 from rmsweep.tracking._secrets import redact_secrets
 
 if TYPE_CHECKING:
@@ -131,9 +131,10 @@ def create_run(
         tags={k: redact_secrets(str(v)) for k, v in all_tags.items()},
     )
     run_id = run.info.run_id
-    items = [Param(k, redact_secrets(v)) for k, v in params.items()]
-    for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
-        client.log_batch(run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
+    with ended_on_error(client, run_id):
+        items = [Param(k, redact_secrets(v)) for k, v in params.items()]
+        for start in range(0, len(items), MAX_PARAMS_PER_BATCH):
+            client.log_batch(run_id, params=items[start : start + MAX_PARAMS_PER_BATCH])
     return run_id
 
 
@@ -248,3 +249,36 @@ def finish_run(client: MlflowClient, run_id: str, state: str) -> None:
         return
     client.set_tag(run_id, names.TAG_STATE, state)
     client.set_terminated(run_id, status=status)
+
+
+def error_reason(err: BaseException) -> str:
+    """One line saying why ``err`` cut a run short (tag ``rmsweep.reason``)."""
+    if isinstance(err, Interrupted):
+        return err.reason
+    if isinstance(err, KeyboardInterrupt):
+        return "stopped by Ctrl-C"
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}"[:5000] if text else type(err).__name__
+
+
+def end_on_error(client: MlflowClient, run_id: str, err: BaseException) -> None:
+    """End a run that ``err`` cut short: KILLED for Ctrl-C or a stop signal, else FAILED,
+    with ``error_reason(err)`` as its reason. Never raises (the caller re-raises ``err``); a
+    run already ended keeps its end."""
+    try:
+        if client.get_run(run_id).info.status != "RUNNING":
+            return
+        client.set_tag(run_id, names.TAG_REASON, error_reason(err))
+        finish_run(client, run_id, "killed" if isinstance(err, KeyboardInterrupt) else "failed")
+    except Exception:  # the store is what failed: nothing more can be recorded
+        pass
+
+
+@contextmanager
+def ended_on_error(client: MlflowClient, run_id: str) -> Iterator[None]:
+    """Any exception inside (Ctrl-C and stop signals too) ends the run, then propagates."""
+    try:
+        yield
+    except BaseException as err:
+        end_on_error(client, run_id, err)
+        raise

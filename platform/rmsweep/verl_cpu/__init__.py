@@ -97,6 +97,11 @@ def cpu_env(device: str = "cpu") -> dict[str, str]:
                 "VERL_ENGINE_VENDOR": "nvidia",
             }
         )
+        # The job's private Ray (ray_init address=local) listens on 127.0.0.1 only, on any
+        # cluster: nothing outside the job's node needs to reach it.
+        from rmsweep.launch._head import LOOPBACK_ENV
+
+        env.update(LOOPBACK_ENV)
     return env
 
 

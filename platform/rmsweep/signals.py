@@ -1,0 +1,61 @@
+"""Stop signals: SIGTERM and SIGHUP take the Ctrl-C path; a second signal waits for cleanup.
+
+``timeout``, Slurm and Kubernetes stop a process with SIGTERM, a closed terminal sends SIGHUP;
+by default either ends Python at once, leaving its MLflow runs RUNNING and its jobs running.
+Inside ``signals_as_interrupt`` they raise :class:`~rmsweep.errors.Interrupted` (a
+KeyboardInterrupt) instead, so the code that stops jobs and ends runs on Ctrl-C runs for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rmsweep.errors import Interrupted
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise ``Interrupted`` in the main thread while inside.
+
+    A signal the process ignores (``nohup`` ignores SIGHUP) stays ignored. Outside the main
+    thread this does nothing (Python delivers signals to the main thread only).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    previous = {}
+    for sig in STOP_SIGNALS:
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+
+
+@contextlib.contextmanager
+def sigint_deferred(echo: Callable[[str], None]) -> Iterator[None]:
+    """While running jobs are stopped, a second Ctrl-C only says to wait; stop signals are
+    ignored until the cleanup is done."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: echo("still stopping jobs; please wait"))
+    previous_stop = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous_stop.items():
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
