@@ -142,7 +142,7 @@ def test_one_postgres_database_for_optuna_and_mlflow_fails_in_one_line(
 @pytest.mark.timeout(300)
 def test_a_job_waiting_for_busy_resources_says_what_it_waits_for(tmp_path: Path) -> None:
     with RayLauncher(None, workdir=tmp_path, num_cpus=1) as launcher:
-        wait = "import sys; sys.stdin.read()"  # a job that holds its CPU until stopped
+        wait = "import signal; signal.pause()"  # a job that holds its CPU until stopped
         busy = launcher.submit(f"{sys.executable} -c '{wait}'", env={}, entrypoint_num_cpus=1)
         queued = launcher.submit(f"{sys.executable} -c '{wait}'", env={}, entrypoint_num_cpus=1)
         started = time.monotonic()
