@@ -331,28 +331,10 @@ class Controller:
         self._close(active)
         self.echo(f"trial {number} failed: {reason}" + ("; queued again" if retry else ""))
 
-    def _tell(
-        self,
-        trial: optuna.Trial,
-        state: str,
-        *,
-        values: dict[str, float] | None = None,
-        reason: str | None = None,
-        run_id: str | None = None,
-        retry: bool = False,
-        requeue_as: str | None = None,
-    ) -> None:
-        """End a trial in both records (``_tell.tell_trial``) and note its outcome."""
-        tell_trial(
-            self.ctx,
-            trial,
-            state,
-            values=values,
-            reason=reason,
-            run_id=run_id,
-            retry=retry,
-            requeue_as=requeue_as,
-        )
+    def _tell(self, trial: optuna.Trial, state: str, **how: Any) -> None:
+        """End a trial in both records (``tell_trial``, which names ``how``'s keys: values,
+        reason, run_id, retry, requeue_as) and note its outcome."""
+        tell_trial(self.ctx, trial, state, **how)
         self.result.outcomes[trial.number] = state
 
     def _close(self, active: _Active) -> None:
