@@ -76,6 +76,8 @@ def prepare(
     table.add_row("train", str(result.n_train), str(result.train_path), result.train_digest)
     table.add_row("val", str(result.n_val), str(result.val_path), result.val_digest)
     console.print(table)
+    if result.layout:
+        console.print(f"layout: {result.layout}", markup=False)
     console.print(f"skipped rows: {result.n_skipped}", markup=False)
     for message in result.skipped_rows:
         console.print(f"  {message}", markup=False, style="dim")

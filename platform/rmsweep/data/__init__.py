@@ -2,7 +2,8 @@
 
 Sources (``data.source``): ``synthetic`` (generated, NOT real judgments: see
 ``rmsweep.data._synthetic`` for the labelling rule), ``helpsteer2`` (jsonl/hub, pointwise on
-one attribute), ``pairs`` (prompt/chosen/rejected jsonl, pairwise) and ``ultrafeedback``
+one attribute), ``pairs`` (prompt/chosen/rejected, chat messages or HH-RLHF transcripts, from
+jsonl/json/parquet/``save_to_disk`` folders; pairwise) and ``ultrafeedback``
 (UltraFeedback's shape: pairwise, or pointwise with 1–10 ratings bucketed onto 0–4).
 
 Example:

@@ -20,7 +20,7 @@ from rmsweep.data._writer import file_digest
 from rmsweep.templates import template_digest
 
 # Bump when the rows written for the same inputs change (it is part of every cache key).
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: multi-turn chat pairs keep their earlier turns in the prompt
 SPLITS = ("train", "val")
 
 

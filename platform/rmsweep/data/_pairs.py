@@ -1,21 +1,31 @@
 """Preference pairs -> pairwise items.
 
-A row: ``prompt``, ``chosen``, ``rejected`` as strings, or ``chosen``/``rejected`` as chat
-message lists (the last assistant turn is the response; the first user turn is the prompt when
-``prompt`` is absent). UltraFeedback's shape adds ``source_index`` and
-``metadata.score_chosen``/``metadata.score_rejected`` (1–10); where present they are checked
-and kept.
+Each file's layout is detected from its first rows (see ``_layouts``: prompt/chosen/rejected
+strings, chat-message lists, HH-RLHF transcripts) and every row of the file is read under it.
+UltraFeedback's shape adds ``source_index`` and ``metadata.score_chosen``/
+``metadata.score_rejected`` (1–10); where present they are checked and kept.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain, groupby
 from typing import Any
 
+from rmsweep.data._layouts import (
+    PLAIN,
+    SAMPLE_ROWS,
+    RowProblem,
+    as_plain,
+    describe,
+    detect,
+    row_layout,
+)
 from rmsweep.data._records import (
     BadRows,
     PairItem,
     check_row,
+    file_of,
     has_field,
     number_field,
     optional_int,
@@ -26,40 +36,29 @@ UF_SCALE = (1.0, 10.0)
 SCORE_FIELDS = ("metadata.score_chosen", "metadata.score_rejected")
 
 
-def flatten(row: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Chat-message lists -> plain strings (rows already plain come back unchanged)."""
-    if not any(isinstance(row.get(k), list) for k in ("prompt", "chosen", "rejected")):
-        return row
-    out = dict(row)
-    for key, role in (("chosen", "assistant"), ("rejected", "assistant"), ("prompt", "user")):
-        value = row.get(key)
-        if isinstance(value, list):
-            out[key] = _turn(value, role, last=role == "assistant")
-    if not isinstance(out.get("prompt"), str) and isinstance(row.get("chosen"), list):
-        out["prompt"] = _turn(row["chosen"], "user", last=False)
-    return out
-
-
-def _turn(messages: list[Any], role: str, last: bool) -> str | None:
-    turns = [m.get("content") for m in messages if isinstance(m, Mapping) and m.get("role") == role]
-    return (turns[-1] if last else turns[0]) if turns else None
-
-
 def to_pair(
-    origin: str, row: Mapping[str, Any], bad: BadRows, need_scores: bool = False
+    origin: str,
+    row: Mapping[str, Any],
+    bad: BadRows,
+    need_scores: bool = False,
+    layout: str | None = None,
 ) -> PairItem | None:
-    """One row as a PairItem, or None after reporting it."""
-    row = flatten(row)
+    """One row as a PairItem, or None after reporting it. ``layout``: its file's (default: the
+    one this row fits on its own)."""
+    plain = as_plain(row, layout or row_layout(row) or PLAIN)
+    if isinstance(plain, RowProblem):
+        bad.add(origin, plain.field, plain.problem)
+        return None
     texts: list[str] = []
     for name in ("prompt", "chosen", "rejected"):
-        if (value := text_field(row, name, origin, bad)) is None:
+        if (value := text_field(plain, name, origin, bad)) is None:
             return None
         texts.append(value)
     prompt, chosen, rejected = texts
     scores: list[float | None] = [None, None]
-    if need_scores or any(has_field(row, f) for f in SCORE_FIELDS):
+    if need_scores or any(has_field(plain, f) for f in SCORE_FIELDS):
         for i, name in enumerate(SCORE_FIELDS):
-            scores[i] = number_field(row, name, origin, bad, *UF_SCALE)
+            scores[i] = number_field(plain, name, origin, bad, *UF_SCALE)
             if scores[i] is None:
                 return None
     return PairItem(
@@ -69,14 +68,39 @@ def to_pair(
         origin=origin,
         score_chosen=scores[0],
         score_rejected=scores[1],
-        source_index=optional_int(row, "source_index"),
+        source_index=optional_int(plain, "source_index"),
     )
 
 
-def load(rows: Iterable[tuple[str, Any]], bad: BadRows) -> list[PairItem]:
-    """Every good row as a PairItem; bad ones go to ``bad``."""
+def load(rows: Iterable[tuple[str, Any]], bad: BadRows) -> tuple[list[PairItem], str]:
+    """Every good row as a PairItem (bad ones go to ``bad``) and the layout read, for a report.
+
+    Raises:
+        DataError: A file whose first rows fit no layout (one error for the file, not one bad
+            row per row).
+    """
     items = []
+    layouts: dict[str, str] = {}
+    for file, file_rows in groupby(rows, key=lambda r: file_of(r[0])):
+        head, objects = _first_rows(file_rows)
+        layout = detect(objects, bad.where(file)) if objects else None
+        if layout is not None:
+            layouts[file] = layout
+        for origin, row in chain(head, file_rows):
+            if check_row(origin, row, bad) and (item := to_pair(origin, row, bad, False, layout)):
+                items.append(item)
+    return items, describe(layouts)
+
+
+def _first_rows(
+    rows: Iterator[tuple[str, Any]],
+) -> tuple[list[tuple[str, Any]], list[Mapping[str, Any]]]:
+    """Rows taken from ``rows`` until SAMPLE_ROWS of them are objects, and those objects."""
+    head, objects = [], []
     for origin, row in rows:
-        if check_row(origin, row, bad) and (item := to_pair(origin, row, bad)):
-            items.append(item)
-    return items
+        head.append((origin, row))
+        if isinstance(row, Mapping):
+            objects.append(row)
+            if len(objects) == SAMPLE_ROWS:
+                break
+    return head, objects

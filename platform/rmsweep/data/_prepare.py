@@ -37,6 +37,7 @@ class PreparedData:
     n_skipped: int
     cache_hit: bool
     skipped_rows: tuple[str, ...] = ()  # the first few bad rows, "file:line: field 'x': why"
+    layout: str = ""  # the pair layout read ("hh-rlhf transcripts"); "" for other sources
 
 
 def prepare_dataset(
@@ -74,13 +75,14 @@ def prepare_dataset(
     if (hit := _cached(out, key)) is not None:
         return hit
 
+    layout = ""
     if cfg["source"] == "synthetic":
         bad = BadRows(strict=True)
         train, val = _synthetic_split(cfg)
     else:
         source = resolve_source(cfg["path"], repo_root())
         bad = BadRows(strict=cfg["strict"], base=source.base)
-        train, val = _source_split(cfg, source, bad)
+        train, val, layout = _source_split(cfg, source, bad)
     if not train or not val:
         raise DataError(f"data {cfg['name']!r}: {len(train)} train / {len(val)} val rows left")
     Path(cache_dir).mkdir(parents=True, exist_ok=True)
@@ -111,6 +113,7 @@ def prepare_dataset(
             n_skipped=len(bad.messages),
             cache_hit=False,
             skipped_rows=tuple(bad.messages[:MAX_REPORTED]),
+            layout=layout,
         )
         manifest = {**asdict(result), "config": cfg, "template": tmpl["name"]}
         manifest.update(train_path="train.parquet", val_path="val.parquet")
@@ -136,25 +139,28 @@ def _synthetic_split(cfg: Mapping[str, Any]) -> tuple[list[Any], list[Any]]:
 
 def _source_split(
     cfg: Mapping[str, Any], source: Source, bad: BadRows
-) -> tuple[list[Any], list[Any]]:
+) -> tuple[list[Any], list[Any], str]:
     rows = iter_rows(source, cfg["max_rows"])
     items: list[PointItem] | list[PairItem]
+    layout = ""
     if cfg["source"] == "helpsteer2":
         items = _helpsteer2.load(rows, cfg["attribute"], bad)
     elif cfg["source"] == "ultrafeedback" and cfg["task"] == "pointwise":
         items = _ultrafeedback.load(rows, bad)
     else:
-        items = _pairs.load(rows, bad)
+        pairs, layout = _pairs.load(rows, bad)
+        items = pairs
     if not items:
         first = f"; first: {bad.messages[0]}" if bad.messages else ""
         raise DataError(f"data {cfg['name']!r}: no usable rows ({len(bad.messages)} bad{first})")
-    return split_by_prompt(
+    split: tuple[list[Any], list[Any]] = split_by_prompt(
         items,
         seed=cfg["seed"],
         val_fraction=cfg["val_fraction"],
         n_train=cfg["n_train"],
         n_val=cfg["n_val"],
     )
+    return (*split, layout)
 
 
 def _cached(out: Path, key: str) -> PreparedData | None:

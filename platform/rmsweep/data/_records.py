@@ -1,4 +1,9 @@
-"""Normalised items, bad-row bookkeeping and reading raw rows (jsonl, parquet, hub) with origins."""
+"""Normalised items, bad-row bookkeeping and reading raw rows with origins.
+
+Local inputs: ``.jsonl`` (JSON lines), ``.json`` (one JSON array of rows, or JSON lines),
+``.parquet``, and a folder written by ``datasets``' ``save_to_disk`` (a DatasetDict gives its
+``train`` split); or a hub data set name.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ log = logging.getLogger(__name__)
 
 _MISSING = object()
 FILE_SUFFIXES = (".jsonl", ".json", ".parquet")
+SAVED_DICT = "dataset_dict.json"  # save_to_disk markers: a DatasetDict, or a Dataset's two files
+SAVED_DATASET = ("state.json", "dataset_info.json")
 
 
 @dataclass(frozen=True)
@@ -53,9 +60,12 @@ class BadRows:
     base: Path | None = None  # origins are relative to it; messages show the full path
     messages: list[str] = field(default_factory=list)
 
+    def where(self, origin: str) -> str:
+        """``origin`` (or a file's name) with the full path, as messages show it."""
+        return f"{self.base}/{origin}" if self.base is not None else origin
+
     def add(self, origin: str, field_name: str, problem: str) -> None:
-        where = f"{self.base}/{origin}" if self.base is not None else origin
-        message = f"{where}: field {field_name!r}: {problem}"
+        message = f"{self.where(origin)}: field {field_name!r}: {problem}"
         if self.strict:
             raise DataError(f"bad row at {message} (drop --strict to skip and count bad rows)")
         log.info("skipping bad row at %s", message)
@@ -78,14 +88,20 @@ def has_field(row: Mapping[str, Any], dotted: str) -> bool:
     return value is not _MISSING and value is not None
 
 
+def text_problem(value: Any) -> str | None:
+    """Why ``value`` is not a non-empty string (None when it is one)."""
+    if value is _MISSING or value is None:
+        return "missing"
+    if not isinstance(value, str):
+        return "not a string"
+    return None if value.strip() else "empty text"
+
+
 def text_field(row: Mapping[str, Any], name: str, origin: str, bad: BadRows) -> str | None:
     """A non-empty string field, or None after reporting the row."""
     value = get_field(row, name)
-    if value is _MISSING or value is None:
-        bad.add(origin, name, "missing")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        bad.add(origin, name, "empty text" if isinstance(value, str) else "not a string")
+    if (problem := text_problem(value)) is not None:
+        bad.add(origin, name, problem)
         return None
     return value
 
@@ -130,9 +146,13 @@ class Source:
             return h.hexdigest()
         for path in self.files:
             h.update(path.name.encode() + b"\0")
-            with path.open("rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    h.update(chunk)
+            inner = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+            for file in inner:
+                if file != path:
+                    h.update(file.relative_to(path).as_posix().encode() + b"\0")
+                with file.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
         return h.hexdigest()
 
 
@@ -146,7 +166,7 @@ def resolve_source(path: str | None, root: Path) -> Source:
         raise DataError("data.path is required for this source (a local file/folder or hub name)")
     local = Path(path).expanduser()
     local = (local if local.is_absolute() else root / local).resolve()
-    if local.is_file():
+    if local.is_file() or is_saved_dataset(local):
         return Source(files=(local,), base=local.parent)
     if local.is_dir():
         files = tuple(sorted(p for p in local.iterdir() if p.suffix in FILE_SUFFIXES))
@@ -159,10 +179,26 @@ def resolve_source(path: str | None, root: Path) -> Source:
     return Source(hub_name=path)
 
 
+def is_saved_dataset(folder: Path) -> bool:
+    """Whether ``folder`` was written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``."""
+    return (folder / SAVED_DICT).is_file() or all((folder / n).is_file() for n in SAVED_DATASET)
+
+
+def file_of(origin: str) -> str:
+    """The file part of an origin: ``"train.jsonl"`` for ``"train.jsonl:12"``."""
+    return origin.rpartition(":")[0]
+
+
 def iter_rows(source: Source, max_rows: int | None) -> Iterator[tuple[str, Any]]:
-    """Yield ``(origin, row)``, origin ``"<file name>:<line>"`` (relative to ``source.base``, so
-    the written data does not depend on where the checkout lives); a line that is not valid JSON
-    comes back as a DataError value."""
+    """Yield ``(origin, row)``, origin ``"<file name>:<line>"`` (JSON lines) or ``"<file
+    name>:row <n>"`` (a JSON array, parquet, a save_to_disk folder: ``"<folder>[train]:row <n>"``
+    for a DatasetDict), relative to ``source.base`` so the written data does not depend on where
+    the checkout lives; a line that is not valid JSON comes back as a DataError value.
+
+    Raises:
+        DataError: A ``.json`` file that starts as a JSON array but is not one, or a
+            save_to_disk folder that cannot be read or has no ``train`` split.
+    """
     count = 0
     for origin, row in _all_rows(source):
         if max_rows is not None and count >= max_rows:
@@ -178,20 +214,70 @@ def _all_rows(source: Source) -> Iterator[tuple[str, Any]]:
                 yield f"{source.hub_name}[{split}]:{i + 1}", row
         return
     for path in source.files:
-        if path.suffix == ".parquet":
+        if path.is_dir():
+            yield from _saved_rows(path)
+        elif path.suffix == ".parquet":
             import pyarrow.parquet as pq
 
             for i, row in enumerate(pq.read_table(path).to_pylist()):
                 yield f"{path.name}:row {i + 1}", row
-            continue
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield f"{path.name}:{lineno}", json.loads(line)
-                except json.JSONDecodeError as err:
-                    yield f"{path.name}:{lineno}", DataError(f"not valid JSON ({err.msg})")
+        elif path.suffix == ".json" and (array := _json_array(path)) is not None:
+            for i, row in enumerate(array):
+                yield f"{path.name}:row {i + 1}", row
+        else:
+            yield from _json_lines(path)
+
+
+def _json_lines(path: Path) -> Iterator[tuple[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield f"{path.name}:{lineno}", json.loads(line)
+            except json.JSONDecodeError as err:
+                yield f"{path.name}:{lineno}", DataError(f"not valid JSON ({err.msg})")
+
+
+def _json_array(path: Path) -> list[Any] | None:
+    """The rows of a file holding one JSON array; None for JSON lines."""
+    with path.open(encoding="utf-8") as fh:
+        if not fh.read(1 << 16).lstrip().startswith("["):
+            return None
+        fh.seek(0)
+        text = fh.read()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        first = next(line for line in text.split("\n") if line.strip())
+        try:
+            json.loads(first)
+            return None  # JSON lines whose first row happens to be an array
+        except json.JSONDecodeError:
+            pass
+        where = f"line {err.lineno} column {err.colno}"
+        raise DataError(f"{path}: not a valid JSON array ({err.msg} at {where})") from None
+    return value if isinstance(value, list) else None
+
+
+def _saved_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    import datasets
+
+    try:
+        saved = datasets.load_from_disk(str(path))
+    except Exception as err:  # a damaged or partial folder: one message
+        raise DataError(f"{path}: cannot read this save_to_disk folder: {err}") from err
+    label = path.name
+    if isinstance(saved, datasets.DatasetDict):
+        if "train" not in saved:
+            splits = ", ".join(sorted(saved)) or "none"
+            raise DataError(
+                f"{path}: a DatasetDict without a 'train' split (splits: {splits}); "
+                f"point data.path at one split's folder, {path}/<split>"
+            )
+        saved, label = saved["train"], f"{path.name}[train]"
+    for i, row in enumerate(saved):
+        yield f"{label}:row {i + 1}", row
 
 
 def _load_hub(name: str) -> Mapping[str, Any]:
