@@ -116,13 +116,18 @@ PHASES: list[tuple[str, str, str]] = [
     ("val0_logged", "step-0 validation", "MLflow time of the step-0 val metric"),
     ("steps_done", "training steps", "MLflow time of each step's metrics"),
     (
+        "verl_exited",
+        "teardown: veRL's trainer and its Ray shut down",
+        "job log: 'veRL exited' seen (≤0.1 s late)",
+    ),
+    (
         "model_saved",
-        "teardown: veRL/Ray shutdown, checkpoint export + artifact",
+        "teardown: checkpoint export + artifact",
         "job log: 'trained model saved' seen (≤0.1 s late)",
     ),
     ("entrypoint_exit", "teardown: job entrypoint exits", "Ray job supervisor log stamp"),
     ("job_end", "teardown: Ray records the job's end", "Ray JobDetails.end_time"),
-    ("noticed", "job end → controller notices (polls every 2 s)", "clock (handle.finish called)"),
+    ("noticed", "job end → controller notices (polls every 0.5 s)", "clock (handle.finish called)"),
     ("run_ended", "finish the run (job log artifact, tags, end)", "MLflow run end_time"),
     ("head_stopped", "stop the local Ray head", "clock"),
 ]
@@ -137,6 +142,7 @@ LOG_MARKERS = [
     ("reward_ready", "reward loop manager initialized", True),
     ("rollout_ready", "checkpoint engine manager initialized", True),
     ("init_done", "all initialize finished", True),
+    ("verl_exited", "rmsweep: veRL exited", False),
     ("model_saved", "rmsweep: trained model saved to", False),
 ]
 # veRL's timers inside a step (timing_s/<key>), in the order they run.

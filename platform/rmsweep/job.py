@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     spec = JobSpec(**json.loads(args[0]))
     code = subprocess.call([sys.executable, "-m", ENTRY_MODULE, *spec.main_ppo])
+    print(f"rmsweep: veRL exited with code {code}", flush=True)
     if code != 0:
         return code
     return after_training(spec)

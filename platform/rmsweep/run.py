@@ -247,7 +247,7 @@ def _stop_quietly(launcher: RayLauncher, job_id: str) -> None:
 OnPoll = Callable[[RunHandle, str], None]
 
 
-def wait(handle: RunHandle, *, poll_s: float = 2.0, on_poll: OnPoll | None = None) -> RunResult:
+def wait(handle: RunHandle, *, poll_s: float = 0.5, on_poll: OnPoll | None = None) -> RunResult:
     """Wait for a run's job to end and end the run.
 
     Whatever cuts the wait short stops the job and ends the run before it propagates: Ctrl-C

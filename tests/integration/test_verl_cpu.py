@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from rmsweep.overrides import hydra_value
 from rmsweep.tiny_model import save_untrained
 from rmsweep.verl_cpu import cpu_env, cpu_overrides
 
@@ -366,7 +367,10 @@ def job_command(
         *cpu_overrides(),
         # What a Ray job's actors need, as the caller passes it (the local Ray that this
         # driver starts would inherit its environment anyway).
-        *[f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}={v}" for k, v in cpu_env().items()],
+        *[
+            f"+ray_kwargs.ray_init.runtime_env.env_vars.{k}={hydra_value(v)}"
+            for k, v in cpu_env().items()
+        ],
         "algorithm.adv_estimator=grpo",
         f"data.train_files={train}",
         f"data.val_files={val}",
@@ -466,6 +470,10 @@ def test_grpo_job_runs_on_cpu(first_job: tuple[subprocess.CompletedProcess, Path
     pattern = r"hf rollout server 0: \d+ requests in \d+ batch\(es\), largest (\d+)"
     batches = [int(m) for m in re.findall(pattern, proc.stdout)]
     assert batches and max(batches) > 1, "no batched generation reported"
+    # Rewards are scored in the agent-loop workers (no reward-loop actor is started), and
+    # TransferQueue runs within the host's cores (no warning on every put and get).
+    assert "RewardLoopWorker pid=" not in proc.stdout + proc.stderr
+    assert "should not exceed total physical CPU cores" not in proc.stdout + proc.stderr
     print("step timings:", {s: steps[s].get("timing_s/step") for s in (1, 2, 3)})
 
 

@@ -95,6 +95,15 @@ def cpu_env(device: str = "cpu") -> dict[str, str]:
                 # still runs on the CPU (it places tensors on the platform's device, 'cpu').
                 "VERL_ENGINE_DEVICE": "cuda",
                 "VERL_ENGINE_VENDOR": "nvidia",
+                # TransferQueue asks for 8 torch threads and 8 ZeroMQ I/O threads per client;
+                # above the host's cores it logs a warning on every put and get (thousands a
+                # run, each forwarded to the driver's log). One of each, as Ray gives torch.
+                "TQ_NUM_THREADS": "1",
+                "TQ_CLIENT_ZMQ_IO_THREADS": "1",
+                # The job's Ray would start one idle worker per logical CPU (16, see
+                # cpu_overrides) as the driver connects: on a small host that is most of
+                # the CPU of the start-up, for workers that veRL's few actors never use.
+                "RAY_prestart_worker_first_driver": "0",
             }
         )
         # The job's private Ray (ray_init address=local) listens on 127.0.0.1 only, on any
@@ -157,10 +166,18 @@ def cpu_overrides(device: str = "cpu") -> list[str]:
         # TransferQueue defaults to 8 storage actors of 1 CPU each: one is plenty here.
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
         # Each agent-loop worker is a process with veRL loaded; the default 8 costs ~35 s of
-        # start-up and several GB. One is enough: the server batches its requests.
-        "actor_rollout_ref.rollout.agent.num_workers=1",
-        # Same for reward-loop workers (default 8) and DataLoader worker processes (default 8).
-        "reward.num_workers=1",
+        # start-up and several GB. Its per-sample Python, not the model, bounds generation
+        # on the tiny model: two workers halve it for ~5 s more start-up; the server batches
+        # the requests of both. Samples are seeded by id, so the count changes no result.
+        "actor_rollout_ref.rollout.agent.num_workers=2",
+        # With one rollout replica, agent-loop workers ask the load balancer once and score
+        # rule-based rewards in their own process: no Ray round trips per sample
+        # (rmsweep.verl_cpu.agent_manager). veRL's config has no such key: `++`.
+        "++actor_rollout_ref.rollout.agent.agent_loop_manager_class="
+        f"{MODULE}.agent_manager.OneReplicaAgentLoopManager",
+        # No reward-loop workers (default 8): the agent-loop worker scores in its own process.
+        "reward.num_workers=0",
+        # No DataLoader worker processes (default 8).
         "data.dataloader_num_workers=0",
         # veRL defaults to flash-attention 2, which needs CUDA; PyTorch's sdpa runs anywhere.
         "++actor_rollout_ref.model.override_config.attn_implementation=sdpa",

@@ -119,6 +119,14 @@ _DEVICE_MODULE = _make_device_module()
 class CPUPlatform(PlatformBase):
     """veRL platform for hosts without an accelerator (selected by ``VERL_PLATFORM=cpu``)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # veRL builds its platform once per process, before any model work: the moment to
+        # swap in the CPU-friendly log-prob function (rmsweep.verl_cpu.logprobs).
+        from rmsweep.verl_cpu import logprobs
+
+        logprobs.install()
+
     @property
     def device_name(self) -> str:
         return PLATFORM_NAME

@@ -1,0 +1,104 @@
+"""veRL's agent-loop manager for one CPU rollout replica: no per-sample Ray calls it can skip.
+
+veRL's agent-loop worker makes, for every sample, a Ray call to its load balancer (which
+server?), a release call after, and a call to a reward-loop worker (score the response).
+On a CPU host of two cores these round trips cost more than generating the tokens
+(``benchmarks/trial_phases.py``). With one rollout replica the answer to "which server?"
+never changes, and a rule-based reward is a plain function: this manager's workers ask the
+balancer once and score in their own process, with veRL's own ``RewardLoopWorker`` code, so
+the scores are the ones the reward-loop actor would give.
+
+Selected for ``device=cpu`` by :func:`rmsweep.verl_cpu.cpu_overrides`
+(``actor_rollout_ref.rollout.agent.agent_loop_manager_class``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Any
+
+import ray
+
+from rmsweep.verl_cpu import register
+
+# Ray imports this module by name in a fresh worker: the package came first, before veRL,
+# so veRL's own import of it registered nothing. The trainer modules below need the platform.
+register()
+
+from verl.experimental.reward_loop.reward_loop import RewardLoopWorker  # noqa: E402
+from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ, AgentLoopWorkerTQ  # noqa: E402
+from verl.workers.rollout.llm_server import LLMServerClient  # noqa: E402
+
+
+class OneServerClient(LLMServerClient):
+    """An ``LLMServerClient`` that asks the load balancer once and keeps its answer.
+
+    Only for a pool of one server: the balancer would answer the same for every request.
+    """
+
+    _server: asyncio.Future[tuple[str, Any]] | None = None
+
+    @classmethod
+    def like(cls, client: LLMServerClient) -> OneServerClient:
+        return cls(config=client.config, load_balancer_handle=client._load_balancer)
+
+    async def _acquire_server(self, request_id: str, **extra: Any) -> tuple[str, Any]:
+        if self._server is None:  # the first of many concurrent requests asks for all
+            self._server = asyncio.ensure_future(self._ask_once(request_id, **extra))
+        return await asyncio.shield(self._server)
+
+    async def _ask_once(self, request_id: str, **extra: Any) -> tuple[str, Any]:
+        server_id, handle = await super()._acquire_server(request_id, **extra)
+        super()._release_server(server_id, request_id=request_id)  # keep its count at 0
+        return server_id, handle
+
+    def _release_server(self, server_id: str, request_id: str | None = None) -> None:
+        """Nothing was counted for this request."""
+
+
+class _ScoreInProcess:
+    def __init__(self, config: Any) -> None:
+        self._config = config
+        self._worker: RewardLoopWorker | None = None
+
+    async def _score(self, data: Any) -> dict[str, Any]:
+        if self._worker is None:  # built inside the running loop: its executor calls use it
+            self._worker = RewardLoopWorker(self._config, None)  # type: ignore[arg-type]  # no reward model: no router address
+        # A Ray call hands the reward manager a copy, which it may change; so does this.
+        return await self._worker.compute_score(copy.deepcopy(data))
+
+    def remote(self, data: Any) -> Any:
+        return self._score(data)  # a coroutine: awaited where an ObjectRef would be
+
+
+class InProcessReward:
+    """Looks like a reward-loop actor handle (``compute_score.remote``), scores in this process."""
+
+    def __init__(self, config: Any) -> None:
+        self.compute_score = _ScoreInProcess(config)
+
+
+class OneReplicaAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):  # type: ignore[name-defined,misc]
+    """veRL's TransferQueue agent-loop worker, routing once and scoring in process."""
+
+    def __init__(
+        self,
+        config: Any,
+        llm_client: LLMServerClient,
+        teacher_client: Any = None,
+        reward_loop_worker_handles: list[Any] | None = None,
+    ) -> None:
+        if reward_loop_worker_handles is not None:  # None: a reward model scores, not a rule
+            reward_loop_worker_handles = [InProcessReward(config)]
+        super().__init__(
+            config, OneServerClient.like(llm_client), teacher_client, reward_loop_worker_handles
+        )
+
+
+class OneReplicaAgentLoopManager(AgentLoopManagerTQ):
+    """veRL's TransferQueue agent-loop manager whose workers are :class:`OneReplicaAgentLoopWorker`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.agent_loop_workers_class = ray.remote(OneReplicaAgentLoopWorker)
