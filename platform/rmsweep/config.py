@@ -87,7 +87,11 @@ def load_resolved(text: str, *, source: str = "resolved config") -> DictConfig:
         data = OmegaConf.create(text)
     except OmegaConfBaseException as err:
         raise ConfigError(f"{source}: {_one_line(err)}") from None
-    return from_container(OmegaConf.to_container(data), source=source)
+    recorded = OmegaConf.to_container(data)
+    device = recorded.get("device") if isinstance(recorded, dict) else None
+    if isinstance(device, dict) and "threads" not in device:
+        device["threads"] = None  # recorded before device.threads: its jobs ran on Ray's default
+    return from_container(recorded, source=source)
 
 
 def to_yaml(cfg: DictConfig) -> str:
@@ -129,6 +133,9 @@ def validate(cfg: DictConfig) -> list[str]:
         )
     if cfg.model.path is None and cfg.model.tiny is None:
         problems.append("model.path is null: give a hub name or local path (or use model=tiny)")
+    threads = cfg.device.threads
+    if threads is not None and threads < 1:
+        problems.append(f"device.threads={threads} must be >= 1 (or null: Ray's default)")
     if cfg.device.name == "cpu" and cfg.device.rollout != "hf":
         problems.append(f"device.rollout={cfg.device.rollout!r} needs a GPU; on cpu use hf")
     if cfg.cluster.name == "ray" and not cfg.cluster.address:

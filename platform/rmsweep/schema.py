@@ -64,6 +64,7 @@ class DeviceConf:
     gpus_per_node: int = 1
     nnodes: int = 1
     gpu_memory_utilization: float = 0.5
+    threads: int | None = 2  # torch/OpenMP threads of every job process; null: Ray's (one)
 
 
 @dataclass

@@ -70,6 +70,8 @@ def job_env(cfg: DictConfig, inputs: JobInputs) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         verl_mlflow.DATA_SOURCE_ENV: str(cfg.data.name),
     }
+    if cfg.device.threads is not None:  # Ray sets 1 where it is unset
+        env["OMP_NUM_THREADS"] = str(cfg.device.threads)
     modules = [verl_mlflow.MODULE]  # every device: veRL's MLflow logging, rmsweep's way
     if cfg.device.name == "cpu" or cfg.device.rollout == "hf":
         from rmsweep.verl_cpu import cpu_env

@@ -51,6 +51,8 @@ def test_env_tracking_uri_wins(workdir: Path, monkeypatch: pytest.MonkeyPatch) -
             r"micro_batch_size_per_gpu=64 must divide ppo_mini_batch_size\*rollout_n=96",
         ),
         (["device.rollout=vllm"], r"device\.rollout='vllm' needs a GPU"),
+        (["device.threads=0"], r"device\.threads=0 must be >= 1"),
+        (["device.threads=two"], r"device\.threads: Value 'two'"),
         (["template=pairwise_verdict"], r"data\.task='pointwise' does not match"),
         (["seed"], r"Error parsing override 'seed'"),
     ],
@@ -65,6 +67,20 @@ def test_resolved_yaml_round_trips(workdir: Path) -> None:
     cfg = compose(["reward=linear"])
     again = load_resolved(to_yaml(cfg))
     assert again == cfg
+
+
+def test_threads_reach_the_job_and_old_records_keep_rays_default(workdir: Path) -> None:
+    from rmsweep import verl
+
+    inputs = verl.JobInputs(
+        Path("t.parquet"), Path("v.parquet"), "m", "run", "sqlite:///x.db", Path("ckpt")
+    )
+    assert verl.job_env(compose(), inputs)["OMP_NUM_THREADS"] == "2"
+    assert verl.job_env(compose(["device.threads=3"]), inputs)["OMP_NUM_THREADS"] == "3"
+    assert "OMP_NUM_THREADS" not in verl.job_env(compose(["device.threads=null"]), inputs)
+    recorded = to_yaml(compose()).replace("  threads: 2\n", "")
+    assert "threads:" not in recorded  # a run recorded before the key existed
+    assert load_resolved(recorded).device.threads is None
 
 
 def test_every_config_file_opens_with_a_purpose_and_a_command() -> None:
