@@ -152,3 +152,25 @@ def test_in_process_reward_scores_as_the_reward_worker_does(tmp_path: Path) -> N
         assert ours == theirs
         assert ours["reward_score"] == float(len(response))
         assert after == before, "the caller's extra_info was changed"
+
+
+def test_the_cpu_router_balances_without_importing_verl(local_ray) -> None:
+    import sys
+
+    from rmsweep.verl_cpu.router import LeastBusyRouter
+
+    @local_ray.remote
+    class Server:
+        pass
+
+    one, two = Server.remote(), Server.remote()
+    router = local_ray.remote(LeastBusyRouter).remote({"a": one, "b": two}, {})
+    first = local_ray.get(router.acquire_server.remote("r1"))[0]
+    second = local_ray.get(router.acquire_server.remote("r2"))[0]
+    assert {first, second} == {"a", "b"}  # the least busy each time
+    router.release_server.remote(first)
+    assert local_ray.get(router.acquire_server.remote("r3"))[0] == first
+    assert local_ray.get(router.get_total_inflight.remote()) == 2
+    router.remove_servers.remote([first])
+    assert local_ray.get(router.get_all_servers.remote()) == [second]
+    assert not local_ray.get(router.__ray_call__.remote(lambda _self: "verl" in sys.modules))

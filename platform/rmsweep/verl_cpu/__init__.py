@@ -25,6 +25,7 @@ PLATFORM = "cpu"
 ROLLOUT = "hf"
 
 AGENT_LOOPS_YAML = Path(__file__).with_name("agent_loops.yaml")
+ROUTER_YAML = Path(__file__).with_name("router.yaml")  # rmsweep.verl_cpu.router's plugin file
 
 _registered = False
 
@@ -175,6 +176,9 @@ def cpu_overrides(device: str = "cpu") -> list[str]:
         # (rmsweep.verl_cpu.agent_manager). veRL's config has no such key: `++`.
         "++actor_rollout_ref.rollout.agent.agent_loop_manager_class="
         f"{MODULE}.agent_manager.OneReplicaAgentLoopManager",
+        # ... so the load balancer barely works: a plain-Python one (rmsweep.verl_cpu.router)
+        # spares the start-up a process importing veRL.
+        f"actor_rollout_ref.rollout.router_config_path='{ROUTER_YAML}'",
         # No reward-loop workers (default 8): the agent-loop worker scores in its own process.
         "reward.num_workers=0",
         # No DataLoader worker processes (default 8).
