@@ -104,7 +104,8 @@ def test_ctrl_c_stops_the_jobs_and_resume_finishes_the_study(tmp_path: Path) -> 
     assert killed.state == TrialState.FAIL and killed.user_attrs[names.ATTR_STATE] == "killed"
     assert queued.state == TrialState.WAITING and queued.user_attrs[names.ATTR_RETRY_OF] == 0
     run = client.get_run(run_id)
-    assert run.info.status == "KILLED" and run.data.tags[names.TAG_STATE] == "killed"
+    assert run.info.status == "KILLED", "\n".join(seen)
+    assert run.data.tags[names.TAG_STATE] == "killed"
     parent_id = study.user_attrs[names.STUDY_PARENT_RUN]
     assert client.get_run(parent_id).info.status == "KILLED"
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from rmsweep.study._spec import Objective, StudySpec
 
 STALE_REASON = "stale: its controller stopped sending heartbeats"
+END_ATTEMPTS = 3  # record_trial_end tries this often before it gives up
 
 
 def run_url(mlflow: MlflowClient, run_id: str) -> str:
@@ -105,15 +106,25 @@ def record_trial_end(
 
     from rmsweep.tracking import finish_run
 
-    if objectives:
-        now = int(time.time() * 1000)
-        metrics = [
-            Metric(names.OBJECTIVE_PREFIX + k, float(v), now, 0) for k, v in objectives.items()
-        ]
-        mlflow.log_batch(run_id, metrics=metrics)
-    if reason:
-        mlflow.set_tag(run_id, names.TAG_REASON, reason[:4000])
-    finish_run(mlflow, run_id, state)
+    for attempt in range(END_ATTEMPTS):
+        try:
+            if objectives:
+                now = int(time.time() * 1000)
+                metrics = [
+                    Metric(names.OBJECTIVE_PREFIX + k, float(v), now, 0)
+                    for k, v in objectives.items()
+                ]
+                mlflow.log_batch(run_id, metrics=metrics)
+            if reason:
+                mlflow.set_tag(run_id, names.TAG_REASON, reason[:4000])
+            finish_run(mlflow, run_id, state)
+            return
+        except Exception:
+            # Optuna has been told already: a store busy for a moment (a sqlite file a job
+            # being killed still writes to) must not leave the run RUNNING.
+            if attempt == END_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def told_outcome(
