@@ -9,6 +9,7 @@ artifact ``checkpoint/`` when it is small; ``locate`` finds it again from the ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -22,11 +23,15 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 MODEL_DIR = "model"  # inside <workdir>/checkpoints/<run_id>/
+DIGEST = "checkpoint"  # the run's tag rmsweep.digest.checkpoint: sha256 of its model folder
 _STEP_DIR = re.compile(r"^global_step_(\d+)$")
 
 
-def export(checkpoint_dir: Path, target: Path) -> Path:
+def export(checkpoint_dir: Path, target: Path, *, hf_subdir: str = "actor/huggingface") -> Path:
     """Move the last step's Hugging Face model out of veRL's checkpoint folder into ``target``.
+
+    ``hf_subdir`` is where a step folder holds it: ``actor/huggingface`` (GRPO's actor) or
+    ``huggingface`` (veRL's SFT trainer).
 
     The weights are stored as trained (fp32 on a CPU run) while veRL writes ``dtype: bfloat16``
     into the config; the config is corrected so that ``from_pretrained(dtype="auto")`` loads
@@ -38,11 +43,11 @@ def export(checkpoint_dir: Path, target: Path) -> Path:
     steps = sorted(
         (int(m.group(1)), p)
         for p in Path(checkpoint_dir).glob("global_step_*")
-        if (m := _STEP_DIR.match(p.name)) and (p / "actor" / "huggingface").is_dir()
+        if (m := _STEP_DIR.match(p.name)) and (p / hf_subdir).is_dir()
     )
     if not steps:
         raise CheckpointError(f"{checkpoint_dir}: veRL saved no Hugging Face model (no step)")
-    source = steps[-1][1] / "actor" / "huggingface"
+    source = steps[-1][1] / hf_subdir
     _fix_dtype(source)
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -77,8 +82,22 @@ def folder_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 2**20
 
 
+def digest(model_dir: Path) -> str:
+    """sha256 of a model folder: every file's relative name and bytes, in name order."""
+    sha = hashlib.sha256()
+    root = Path(model_dir)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        sha.update(path.relative_to(root).as_posix().encode() + b"\0")
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(chunk)
+    return sha.hexdigest()
+
+
 def record(client: MlflowClient, run_id: str, model_dir: Path, *, artifact_max_mb: float) -> bool:
-    """Tag the run with its checkpoint and log it as an artifact when small; whether logged."""
+    """Tag the run with its checkpoint and that folder's digest, and log it as an artifact
+    when small; whether logged."""
+    client.set_tag(run_id, names.DIGEST_TAG_PREFIX + DIGEST, digest(model_dir))
     client.set_tag(run_id, names.TAG_CHECKPOINT, str(Path(model_dir).resolve()))
     if folder_mb(model_dir) > artifact_max_mb:
         return False

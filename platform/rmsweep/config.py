@@ -131,7 +131,7 @@ def validate(cfg: DictConfig) -> list[str]:
             f"data.task={cfg.data.task!r} does not match template.task={cfg.template.task!r}; "
             f"pick a {cfg.data.task} template"
         )
-    if cfg.model.path is None and cfg.model.tiny is None:
+    if cfg.model.path is None and cfg.model.tiny is None and not cfg.model.from_run:
         problems.append("model.path is null: give a hub name or local path (or use model=tiny)")
     threads = cfg.device.threads
     if threads is not None and threads < 1:

@@ -25,6 +25,10 @@ TAG_REWARD_SHAPE = "rmsweep.reward_shape"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_CHECKPOINT = "rmsweep.checkpoint"  # absolute path of the run's Hugging Face model folder
 TAG_CHECKPOINT_ARTIFACT = "rmsweep.checkpoint_artifact"  # its artifact folder, when logged
+# A run that started from another run's model (model.from_run): that run's id, and its
+# digests (code, data, reward, template, checkpoint) under this prefix + the digest's name.
+TAG_PARENT_STAGE = "rmsweep.parent_stage"
+PARENT_DIGEST_TAG_PREFIX = "rmsweep.parent_stage.digest."
 TAG_REASON = "rmsweep.reason"  # why a run (or trial) failed, was pruned or killed
 TAG_DATA_SOURCE = "rmsweep.data_source"
 TAG_MODEL_PATH = "rmsweep.model_path"

@@ -335,6 +335,7 @@ def check_run(cfg: DictConfig, launcher: RayLauncher) -> None:
     """Before ``rmsweep run train|reproduce`` creates its run: the tracking store answers
     and is not Optuna's, Ray answers, the job fits the cluster."""
     check_databases(None, cfg.tracking.uri)
+    check_from_run(cfg)
     check_ray_address(cfg.cluster.address)
     needs = job_resources(cfg)
     if needs:
@@ -345,7 +346,18 @@ def check_run(cfg: DictConfig, launcher: RayLauncher) -> None:
 def check_study(storage_url: str, cfg: DictConfig) -> None:
     """Before ``study launch`` creates anything: two databases that answer, Ray answers."""
     check_databases(storage_url, cfg.tracking.uri)
+    check_from_run(cfg)
     check_ray_address(cfg.cluster.address)
+
+
+def check_from_run(cfg: DictConfig) -> None:
+    """``model.from_run`` names a run whose trained model can be found (here or as its
+    artifact): a CheckpointError naming the run otherwise, before any run exists."""
+    if not cfg.model.from_run:
+        return
+    from rmsweep.record import locate_parent
+
+    locate_parent(cfg)
 
 
 def check_resume(storage: str | None) -> None:

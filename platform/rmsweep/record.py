@@ -8,7 +8,7 @@ template) and dataset inputs, each with its sha256 as a ``rmsweep.digest.*`` tag
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,16 +23,18 @@ if TYPE_CHECKING:
     from rmsweep.data import PreparedData
 
 # The digests reproduce compares with the record (the config is the record itself).
-CHECKED_DIGESTS = ("code", "reward", "template", "data.train", "data.val")
+CHECKED_DIGESTS = ("code", "reward", "template", "data.train", "data.val", "model")
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """The prepared data and model of a run."""
+    """The prepared data and model of a run; ``lineage`` tags name the run whose model it
+    starts from (``model.from_run``)."""
 
     data: PreparedData
     model_path: str
     model_digest: str | None
+    lineage: dict[str, str] = field(default_factory=dict)
 
 
 def run_tags(cfg: DictConfig) -> dict[str, str]:
@@ -68,6 +70,8 @@ def prepare_inputs(cfg: DictConfig) -> Inputs:
     data = prepare_dataset(
         cfg.data, cfg.template, workdir / "data", native_thinking=cfg.model.native_thinking
     )
+    if cfg.model.from_run:
+        return from_run(cfg, data)
     if cfg.model.path is not None:
         return Inputs(data, cfg.model.path, None)
     from rmsweep.tiny_model import build_tiny_model
@@ -78,17 +82,60 @@ def prepare_inputs(cfg: DictConfig) -> Inputs:
     return Inputs(data, str(tiny.path), tiny.digest)
 
 
+def from_run(cfg: DictConfig, data: PreparedData) -> Inputs:
+    """The inputs of a run that starts from ``model.from_run``'s trained model: that run's
+    checkpoint (found here, or downloaded from its artifact) and its lineage tags.
+
+    Raises:
+        CheckpointError: the run is unknown or its checkpoint is gone (names the run).
+    """
+    from rmsweep import checkpoint
+
+    run_id = str(cfg.model.from_run)
+    path, tags = locate_parent(cfg)
+    mine, theirs = names.DIGEST_TAG_PREFIX, names.PARENT_DIGEST_TAG_PREFIX
+    lineage = {names.TAG_PARENT_STAGE: run_id}
+    lineage.update(
+        {theirs + k.removeprefix(mine): v for k, v in tags.items() if k.startswith(mine)}
+    )
+    digest = tags.get(names.DIGEST_TAG_PREFIX + checkpoint.DIGEST) or checkpoint.digest(path)
+    return Inputs(data, str(path), digest, lineage)
+
+
+def locate_parent(cfg: DictConfig) -> tuple[Path, dict[str, str]]:
+    """``model.from_run``'s model folder and that run's tags.
+
+    Raises:
+        CheckpointError: the run is unknown or its checkpoint is gone (names the run).
+    """
+    from rmsweep import checkpoint, tracking
+    from rmsweep.errors import CheckpointError
+
+    run_id = str(cfg.model.from_run)
+    client = tracking.tracking_client(cfg.tracking.uri)
+    download_to = Path(cfg.workdir) / "checkpoints" / "downloaded"
+    try:
+        path = checkpoint.locate(client, run_id, download_to=download_to)
+    except CheckpointError as err:
+        raise CheckpointError(f"model.from_run: {err}") from None
+    return path, dict(client.get_run(run_id).data.tags)
+
+
 def current_digests(cfg: DictConfig, inputs: Inputs) -> dict[str, str]:
-    """Digests of the code, reward, template and data a run of ``cfg`` would use now."""
+    """Digests of the code, reward, template, data and model a run of ``cfg`` would use now
+    (``model`` only where the model has one: the tiny model, a ``model.from_run``)."""
     from rmsweep import templates, tracking
 
-    return {
+    digests = {
         "code": tracking.code_digest(),
         "reward": tracking.sha256_text(reward_source(cfg)),
         "template": tracking.sha256_text(templates.template_text(cfg.template)),
         "data.train": inputs.data.train_digest,
         "data.val": inputs.data.val_digest,
     }
+    if inputs.model_digest:
+        digests["model"] = inputs.model_digest
+    return digests
 
 
 def record(
@@ -110,7 +157,7 @@ def record(
     """
     from rmsweep import prompts, templates, tracking
 
-    all_tags = {**run_tags(cfg), names.TAG_MODEL_PATH: inputs.model_path, **tags}
+    all_tags = {**run_tags(cfg), names.TAG_MODEL_PATH: inputs.model_path, **inputs.lineage, **tags}
     if inputs.model_digest:
         all_tags[names.DIGEST_TAG_PREFIX + "model"] = inputs.model_digest
     data = inputs.data

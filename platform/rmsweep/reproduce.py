@@ -66,7 +66,7 @@ def check_digests(run: Run, cfg: DictConfig, tracking_uri: str | None = None) ->
     changed = [
         key
         for key in CHECKED_DIGESTS
-        if recorded.get(names.DIGEST_TAG_PREFIX + key) not in (None, now[key])
+        if recorded.get(names.DIGEST_TAG_PREFIX + key) not in (None, now.get(key))
     ]
     if not prompt_matches(run, cfg, tracking_uri):
         changed.append("prompt")

@@ -40,6 +40,7 @@ DATA_SOURCE_TASKS = {
     "helpsteer2": ("pointwise",),
     "pairs": ("pairwise",),
     "ultrafeedback": ("pointwise", "pairwise"),
+    "traces": ("pairwise",),  # SFT rows for veRL's SFT trainer (rmsweep.data._traces)
 }
 HELPSTEER2_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 
@@ -91,6 +92,7 @@ class ModelConf:
     path: str | None = None  # hub name or local path; null only for the tiny model
     native_thinking: bool = False
     tiny: TinyModelConf | None = None
+    from_run: str | None = None  # a run id: start from its trained model (rmsweep.parent_stage)
 
 
 @dataclass
