@@ -3,8 +3,10 @@
 Sources (``data.source``): ``synthetic`` (generated, NOT real judgments: see
 ``rmsweep.data._synthetic`` for the labelling rule), ``helpsteer2`` (jsonl/hub, pointwise on
 one attribute), ``pairs`` (prompt/chosen/rejected, chat messages or HH-RLHF transcripts, from
-jsonl/json/parquet/``save_to_disk`` folders; pairwise) and ``ultrafeedback``
-(UltraFeedback's shape: pairwise, or pointwise with 1–10 ratings bucketed onto 0–4).
+jsonl/json/parquet/``save_to_disk`` folders; pairwise), ``ultrafeedback``
+(UltraFeedback's shape: pairwise, or pointwise with 1–10 ratings bucketed onto 0–4) and
+``traces`` (a teacher's reasoning traces on pairs -> SFT ``messages`` rows for veRL's SFT
+trainer, traces whose verdict disagrees with the label dropped: see ``rmsweep.data._traces``).
 
 Example:
     >>> from rmsweep.data import prepare_dataset, load_data_config
@@ -19,6 +21,7 @@ from rmsweep.data._cache import inputs_digest
 from rmsweep.data._config import load_data_config, make_data_config
 from rmsweep.data._prepare import PreparedData, prepare_dataset
 from rmsweep.data._synthetic import KEYWORDS, keyword_score, rmbench_rows
+from rmsweep.data._traces import kept_traces_line
 from rmsweep.data._ultrafeedback import bucket
 from rmsweep.data._writer import file_digest, read_rows
 from rmsweep.schema import DATA_DEFAULTS, validate_data_config
@@ -30,6 +33,7 @@ __all__ = [
     "bucket",
     "file_digest",
     "inputs_digest",
+    "kept_traces_line",
     "keyword_score",
     "rmbench_rows",
     "load_data_config",

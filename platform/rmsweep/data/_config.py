@@ -9,6 +9,8 @@ from rmsweep.config import REPO_ROOT, config_dir
 from rmsweep.errors import ConfigError
 from rmsweep.schema import DATA_DEFAULTS, validate_data_config
 
+FILELESS_SOURCES = ("pairs", "traces")  # sources with no configs/data file (see make_data_config)
+
 
 def repo_root() -> Path:
     """The repository root (relative data paths resolve against it)."""
@@ -36,17 +38,20 @@ def make_data_config(
     """A data config from ``configs/data/<base>.yaml`` (chosen from ``source`` and ``task``
     when not given) with the non-None ``overrides`` applied, validated.
 
-    ``source="pairs"`` has no file of its own: it starts from the defaults, named "pairs".
+    ``source="pairs"`` and ``source="traces"`` have no file of their own (nothing to train on
+    without a path; and traces make SFT rows, which no GRPO run reads): they start from the
+    defaults, named after the source.
     """
     task = overrides.get("task")
     if base is None:
         source = source or "synthetic"
         if source == "ultrafeedback":
             base = f"ultrafeedback_{task or 'pointwise'}"
-        elif source != "pairs":
+        elif source not in FILELESS_SOURCES:
             base = source
     if base is None:
-        cfg = {**DATA_DEFAULTS, "name": "pairs", "task": "pairwise", "n_train": None, "n_val": None}
+        name = source or "pairs"
+        cfg = {**DATA_DEFAULTS, "name": name, "task": "pairwise", "n_train": None, "n_val": None}
     else:
         cfg = load_data_config(base)
     if source is not None:

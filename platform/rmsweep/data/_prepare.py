@@ -1,15 +1,16 @@
-"""``prepare_dataset``: data config + template -> cached train/val parquet for veRL."""
+"""``prepare_dataset``: data config + template -> cached train/val parquet for veRL (RL rows;
+SFT ``messages`` rows for the ``traces`` source)."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from rmsweep.data import _helpsteer2, _pairs, _synthetic, _ultrafeedback
+from rmsweep.data import _helpsteer2, _pairs, _synthetic, _traces, _ultrafeedback
 from rmsweep.data._cache import inputs_digest, publish, read_manifest, write_manifest
 from rmsweep.data._config import repo_root
 from rmsweep.data._records import BadRows, PairItem, PointItem, Source, iter_rows, resolve_source
@@ -38,6 +39,8 @@ class PreparedData:
     cache_hit: bool
     skipped_rows: tuple[str, ...] = ()  # the first few bad rows, "file:line: field 'x': why"
     layout: str = ""  # the pair layout read ("hh-rlhf transcripts"); "" for other sources
+    n_traces: int = 0  # traces source: good traces read, and those dropped (verdict != label)
+    n_traces_dropped: int = 0
 
 
 def prepare_dataset(
@@ -76,9 +79,19 @@ def prepare_dataset(
         return hit
 
     layout = ""
+    traces: _traces.LoadedTraces | None = None
     if cfg["source"] == "synthetic":
         bad = BadRows(strict=True)
         train, val = _synthetic_split(cfg)
+    elif cfg["source"] == "traces":
+        source = resolve_source(cfg["path"], repo_root())
+        bad = BadRows(strict=cfg["strict"], base=source.base)
+        traces = _traces.load(iter_rows(source, cfg["max_rows"]), bad)
+        if traces.n_read and not traces.kept:
+            kept = _traces.kept_traces_line(traces.n_read, traces.n_dropped)
+            raise DataError(f"data {cfg['name']!r}: {kept}: nothing left to train on")
+        train, val = _split(cfg, traces.kept, bad)
+        layout = traces.layout
     else:
         source = resolve_source(cfg["path"], repo_root())
         bad = BadRows(strict=cfg["strict"], base=source.base)
@@ -90,16 +103,27 @@ def prepare_dataset(
     try:
         digests = {}
         for split, items in (("train", train), ("val", val)):
-            rows = to_rows(
-                items,
-                split=split,
-                data_source=cfg["name"],
-                template=tmpl,
-                seed=cfg["seed"],
-                attribute=cfg["attribute"] if cfg["task"] == "pointwise" else None,
-                native_thinking=native_thinking,
-            )
-            digests[split] = write_parquet(rows, cfg["task"], tmp / f"{split}.parquet")
+            path = tmp / f"{split}.parquet"
+            if traces is not None:  # SFT rows: the RL prompt, then the teacher's trace
+                sft_rows = _traces.to_sft_rows(
+                    items,
+                    split=split,
+                    data_source=cfg["name"],
+                    template=tmpl,
+                    native_thinking=native_thinking,
+                )
+                digests[split] = _traces.write_sft_parquet(sft_rows, path)
+            else:
+                rows = to_rows(
+                    items,
+                    split=split,
+                    data_source=cfg["name"],
+                    template=tmpl,
+                    seed=cfg["seed"],
+                    attribute=cfg["attribute"] if cfg["task"] == "pointwise" else None,
+                    native_thinking=native_thinking,
+                )
+                digests[split] = write_parquet(rows, cfg["task"], path)
         result = PreparedData(
             train_path=out / "train.parquet",
             val_path=out / "val.parquet",
@@ -114,6 +138,8 @@ def prepare_dataset(
             cache_hit=False,
             skipped_rows=tuple(bad.messages[:MAX_REPORTED]),
             layout=layout,
+            n_traces=traces.n_read if traces else 0,
+            n_traces_dropped=traces.n_dropped if traces else 0,
         )
         manifest = {**asdict(result), "config": cfg, "template": tmpl["name"]}
         manifest.update(train_path="train.parquet", val_path="val.parquet")
@@ -150,17 +176,23 @@ def _source_split(
     else:
         pairs, layout = _pairs.load(rows, bad)
         items = pairs
+    train, val = _split(cfg, items, bad)
+    return train, val, layout
+
+
+def _split(
+    cfg: Mapping[str, Any], items: Sequence[Any], bad: BadRows
+) -> tuple[list[Any], list[Any]]:
     if not items:
         first = f"; first: {bad.messages[0]}" if bad.messages else ""
         raise DataError(f"data {cfg['name']!r}: no usable rows ({len(bad.messages)} bad{first})")
-    split: tuple[list[Any], list[Any]] = split_by_prompt(
+    return split_by_prompt(
         items,
         seed=cfg["seed"],
         val_fraction=cfg["val_fraction"],
         n_train=cfg["n_train"],
         n_val=cfg["n_val"],
     )
-    return (*split, layout)
 
 
 def _cached(out: Path, key: str) -> PreparedData | None:
