@@ -1,10 +1,11 @@
-"""The Ray job of one run: veRL GRPO training, then the trained model's export and evaluation.
+"""The Ray job of one run: veRL training, then the trained model's export and evaluation.
 
-``python -m rmsweep.job '<JobSpec as JSON>'`` runs ``verl.trainer.main_ppo`` as a child
-process (Ray stops the job and its children together), moves the saved actor out as a
-Hugging Face folder (``rmsweep.checkpoint``), and, when the config names benchmarks, judges
-that model on them on the job's own resources, logging ``eval/…`` metrics into the run
-(``MLFLOW_RUN_ID``). A failure in either step fails the job, with the reason on the run.
+``python -m rmsweep.job '<JobSpec as JSON>'`` runs veRL's trainer (``verl.trainer.main_ppo``
+for GRPO, ``verl.trainer.sft_trainer`` for SFT) as a child process (Ray stops the job and its
+children together), moves the saved model out as a Hugging Face folder
+(``rmsweep.checkpoint``), and, when the config names benchmarks, judges that model on them on
+the job's own resources, logging ``eval/…`` metrics into the run (``MLFLOW_RUN_ID``). A
+failure in either step fails the job, with the reason on the run.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from pathlib import Path
 
 from rmsweep.verl import JobSpec
 
-ENTRY_MODULE = "verl.trainer.main_ppo"
-
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
@@ -26,11 +25,34 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m rmsweep.job '<JobSpec JSON>'", file=sys.stderr)
         return 2
     spec = JobSpec(**json.loads(args[0]))
-    code = subprocess.call([sys.executable, "-m", ENTRY_MODULE, *spec.main_ppo])
+    code = subprocess.call(
+        [sys.executable, "-m", spec.trainer_module, *spec.trainer_args], env=trainer_env(spec)
+    )
     print(f"rmsweep: veRL exited with code {code}", flush=True)
     if code != 0:
         return code
     return after_training(spec)
+
+
+def trainer_env(spec: JobSpec) -> dict[str, str]:
+    """The trainer's environment: the job's; for the SFT trainer (one process of
+    torch.distributed's world size 1, not a Ray program), a rendezvous port free on this node
+    and none of the Ray job's variables that make veRL's worker ask Ray for its device."""
+    from rmsweep import sft
+
+    env = dict(os.environ)
+    if spec.trainer_module == sft.SFT_MODULE:
+        from rmsweep.launch._head import free_ports
+
+        # Ray's job supervisor leaves RAY_EXPERIMENTAL_NOSET_*_VISIBLE_DEVICES=1 in the
+        # driver's environment; veRL's Worker then reads its local rank from the Ray actor
+        # context, which a plain process does not have (IndexError).
+        for key in [k for k in env if k.startswith("RAY_EXPERIMENTAL_NOSET_")]:
+            del env[key]
+        env.pop("RAY_ADDRESS", None)
+        (port,) = free_ports(1)
+        env["MASTER_PORT"] = str(port)
+    return env
 
 
 def after_training(spec: JobSpec) -> int:
@@ -42,7 +64,9 @@ def after_training(spec: JobSpec) -> int:
     run_id = os.environ["MLFLOW_RUN_ID"]
     step = "exporting the checkpoint"
     try:
-        model_dir = checkpoint.export(Path(spec.verl_checkpoint_dir), Path(spec.model_dir))
+        model_dir = checkpoint.export(
+            Path(spec.verl_checkpoint_dir), Path(spec.model_dir), hf_subdir=spec.hf_subdir
+        )
         checkpoint.record(client, run_id, model_dir, artifact_max_mb=spec.artifact_max_mb)
         print(f"rmsweep: trained model saved to {model_dir}", flush=True)
         if spec.eval:

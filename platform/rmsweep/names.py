@@ -28,6 +28,7 @@ TAG_CHECKPOINT_ARTIFACT = "rmsweep.checkpoint_artifact"  # its artifact folder, 
 # A run that started from another run's model (model.from_run): that run's id, and its
 # digests (code, data, reward, template, checkpoint) under this prefix + the digest's name.
 TAG_PARENT_STAGE = "rmsweep.parent_stage"
+TAG_STAGE = "rmsweep.stage"  # grpo | sft: the trainer the run's job ran
 PARENT_DIGEST_TAG_PREFIX = "rmsweep.parent_stage.digest."
 TAG_REASON = "rmsweep.reason"  # why a run (or trial) failed, was pruned or killed
 TAG_DATA_SOURCE = "rmsweep.data_source"

@@ -105,7 +105,9 @@ def reproduce(
     from rmsweep.signals import signals_as_interrupt
 
     run, cfg = load_record(run_id, tracking_uri)
-    mismatches = check_digests(run, cfg, tracking_uri)
+    mismatches = check_digests(
+        run, cfg, tracking_uri
+    )  # a from_run checkpoint that is gone: refused
     if mismatches and not force:
         raise ReproduceError(
             f"run {run_id}: {', '.join(mismatches)} changed since it ran "
@@ -114,9 +116,12 @@ def reproduce(
     tags = {names.TAG_REPRODUCES: run_id}
     if mismatches:
         tags[names.TAG_REPRODUCE_MISMATCHES] = ",".join(mismatches)
+    stage = run.data.tags.get(names.TAG_STAGE, "grpo")  # runs recorded before SFT: GRPO
     with signals_as_interrupt(), make_launcher(cfg) as launcher:
         preflight.check_run(cfg, launcher)
-        handle = start_run(cfg, overrides=[f"reproduce:{run_id}"], launcher=launcher, tags=tags)
+        handle = start_run(
+            cfg, overrides=[f"reproduce:{run_id}"], launcher=launcher, tags=tags, stage=stage
+        )
         result = wait(handle, on_poll=on_poll)
     return Reproduction(
         original_run_id=run_id,

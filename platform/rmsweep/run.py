@@ -1,5 +1,9 @@
 """One training run: resolved config -> prepared inputs -> MLflow run -> Ray job -> result.
 
+A run is one stage: ``grpo`` (veRL's GRPO, ``rmsweep run train``) or ``sft`` (veRL's SFT
+trainer on reasoning traces, ``rmsweep run sft``); a run starts from another's model with
+``model.from_run``.
+
 ``start_run`` records everything in MLflow *before* the job starts, then submits the job and
 returns a ``RunHandle``; the CLI waits on it, the study controller polls many at once.
 
@@ -33,8 +37,10 @@ END_STATE = {
     names.JOB_FAILED: "failed",
     names.JOB_STOPPED: "killed",
 }
-# What a run outside a study must log to count as a result.
+# What a run outside a study must log to count as a result, by stage.
 RUN_OBJECTIVE = names.VAL_PREFIX + names.VAL_CORE_VARIABLE
+STAGE_OBJECTIVE = {"grpo": RUN_OBJECTIVE, "sft": "train/loss"}
+STAGE_COMMAND = {"grpo": "rmsweep run train", "sft": "rmsweep run sft"}
 
 
 @dataclass
@@ -88,11 +94,13 @@ class RunHandle:
         launcher: RayLauncher,
         client: MlflowClient,
         ends_run: bool = True,
+        stage: str = "grpo",
     ) -> None:
         self.cfg = cfg
         self.run_id = run_id
         self.job_id = job_id
         self.ends_run = ends_run
+        self.stage = stage
         self._launcher = launcher
         self._client = client
         self._result: RunResult | None = None
@@ -149,7 +157,8 @@ class RunHandle:
         metrics = dict(client.get_run(run_id).data.metrics)
         if self.ends_run:
             if state == "complete":
-                reason = missing_objective(metrics, [RUN_OBJECTIVE], self.cfg.data.name)
+                objective = STAGE_OBJECTIVE[self.stage]
+                reason = missing_objective(metrics, [objective], self.cfg.data.name)
                 state = "failed" if reason else state
             if reason:
                 client.set_tag(run_id, names.TAG_REASON, reason)
@@ -158,9 +167,29 @@ class RunHandle:
         return self._result
 
 
-def default_run_name(cfg: DictConfig) -> str:
+def default_run_name(cfg: DictConfig, stage: str = "grpo") -> str:
+    if stage == "sft":
+        return cfg.run_name or f"sft-{cfg.template.name}-s{cfg.seed}"
     shape = cfg.reward.pairwise_mode if cfg.template.task == "pairwise" else cfg.reward.shape
     return cfg.run_name or f"{cfg.template.name}-{shape}-s{cfg.seed}"
+
+
+def check_stage_data(cfg: DictConfig, stage: str) -> None:
+    """SFT trains on traces (``data.source=traces``), GRPO on anything else.
+
+    Raises:
+        ConfigError: naming ``data.source`` and the command that takes it.
+    """
+    from rmsweep.errors import ConfigError
+
+    traces = cfg.data.source == "traces"
+    if traces != (stage == "sft"):
+        wanted = "traces" if stage == "sft" else "a source other than traces"
+        taker = STAGE_COMMAND["sft" if traces else "grpo"]
+        raise ConfigError(
+            f"data.source={cfg.data.source!r}: {STAGE_COMMAND[stage]} needs {wanted} "
+            f"(that data is for {taker})"
+        )
 
 
 def make_launcher(cfg: DictConfig) -> RayLauncher:
@@ -179,6 +208,7 @@ def start_run(
     parent_run_id: str | None = None,
     swept: Sequence[str] = (),
     ends_run: bool = True,
+    stage: str = "grpo",
 ) -> RunHandle:
     """Prepare data and model, create the MLflow run with its full record, submit the job.
 
@@ -190,6 +220,7 @@ def start_run(
         parent_run_id: Makes this a child run (a study trial).
         swept: A trial's own overrides: their keys lead the run's params.
         ends_run: False when the caller ends the run (the study controller).
+        stage: ``grpo`` or ``sft`` (tag ``rmsweep.stage``).
 
     Returns:
         A handle on the running job. If submitting fails, the run is ended as ``failed``
@@ -199,6 +230,10 @@ def start_run(
     from rmsweep import record, tracking
 
     inputs = record.prepare_inputs(cfg)
+    if stage == "sft":
+        from rmsweep import sft
+
+        sft.check_data(cfg, inputs.data.train_path, inputs.data.val_path)
     client = tracking.tracking_client(cfg.tracking.uri)
     experiment_id = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_root)
     run_id = record.record(
@@ -206,15 +241,15 @@ def start_run(
         experiment_id,
         cfg,
         inputs,
-        run_name=default_run_name(cfg),
+        run_name=default_run_name(cfg, stage),
         overrides=overrides,
-        tags=dict(tags or {}),
+        tags={names.TAG_STAGE: stage, **(tags or {})},
         parent_run_id=parent_run_id,
         lead_params=record.swept_params(cfg, swept),
     )
     job_id = None
     try:
-        job_id = _submit(cfg, record.job_inputs(cfg, inputs, run_id), launcher)
+        job_id = _submit(cfg, record.job_inputs(cfg, inputs, run_id), launcher, stage)
         client.set_tag(run_id, names.TAG_JOB_ID, job_id)
     except BaseException as err:
         if job_id is not None:  # submitted, then cut short before anyone holds its id
@@ -222,17 +257,27 @@ def start_run(
         tracking.end_on_error(client, run_id, err)
         raise
     return RunHandle(
-        cfg=cfg, run_id=run_id, job_id=job_id, launcher=launcher, client=client, ends_run=ends_run
+        cfg=cfg,
+        run_id=run_id,
+        job_id=job_id,
+        launcher=launcher,
+        client=client,
+        ends_run=ends_run,
+        stage=stage,
     )
 
 
-def _submit(cfg: DictConfig, inputs: JobInputs, launcher: RayLauncher) -> str:
-    from rmsweep import verl
+def _submit(cfg: DictConfig, inputs: JobInputs, launcher: RayLauncher, stage: str) -> str:
+    from rmsweep import sft, verl
 
     python = sys.executable if cfg.cluster.name == "local" else "python"
+    if stage == "sft":
+        spec, env = sft.job_spec(cfg, inputs), sft.submit_env(cfg, inputs)
+    else:
+        spec, env = verl.job_spec(cfg, inputs), verl.submit_env(cfg, inputs)
     return launcher.submit(
-        verl.entrypoint(verl.job_spec(cfg, inputs), python=python),
-        env=verl.submit_env(cfg, inputs),
+        verl.entrypoint(spec, python=python),
+        env=env,
         metadata={names.JOB_METADATA_RUN_ID: inputs.run_id},
     )
 
@@ -272,9 +317,14 @@ def wait(handle: RunHandle, *, poll_s: float = 0.5, on_poll: OnPoll | None = Non
 
 
 def train(
-    cfg: DictConfig, *, overrides: Sequence[str] = (), on_poll: OnPoll | None = None
+    cfg: DictConfig,
+    *,
+    overrides: Sequence[str] = (),
+    on_poll: OnPoll | None = None,
+    stage: str = "grpo",
+    tags: Mapping[str, str] | None = None,
 ) -> RunResult:
-    """Run one training job to the end (the ``rmsweep run train`` command).
+    """Run one training job to the end (``rmsweep run train``; ``run sft`` with ``stage``).
 
     Bad set-ups fail before the run exists (``preflight.check_run``); SIGTERM and SIGHUP
     take the Ctrl-C path: the job is stopped and the run ends KILLED with the signal's name.
@@ -282,7 +332,8 @@ def train(
     from rmsweep import preflight
     from rmsweep.signals import signals_as_interrupt
 
+    check_stage_data(cfg, stage)
     with signals_as_interrupt(), make_launcher(cfg) as launcher:
         preflight.check_run(cfg, launcher)
-        handle = start_run(cfg, overrides=overrides, launcher=launcher)
+        handle = start_run(cfg, overrides=overrides, launcher=launcher, stage=stage, tags=tags)
         return wait(handle, on_poll=on_poll)

@@ -12,7 +12,6 @@ key and for a group read from a partial mapping.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING as NO_DEFAULT
@@ -179,6 +178,17 @@ class EvalConf:
 
 
 @dataclass
+class SftConf:
+    """``rmsweep run sft``: veRL's SFT trainer on reasoning traces (data.source=traces)."""
+
+    lr: float = 1e-3
+    train_batch_size: int = 16
+    micro_batch_size: int = 16  # sequences of max_length per forward pass
+    max_length: int = 256  # prompt + trace tokens
+    total_steps: int = 20
+
+
+@dataclass
 class CheckpointConf:
     artifact_max_mb: float = 64.0  # the trained model is an MLflow artifact up to this size
 
@@ -194,6 +204,7 @@ class RunConf:
     cluster: ClusterConf = field(default_factory=ClusterConf)
     tracking: TrackingConf = field(default_factory=TrackingConf)
     eval: EvalConf = field(default_factory=EvalConf)
+    sft: SftConf = field(default_factory=SftConf)
     checkpoint: CheckpointConf = field(default_factory=CheckpointConf)
     experiment: str = "rmsweep"
     run_name: str | None = None
@@ -258,75 +269,6 @@ def validate_data_config(cfg: Mapping[str, Any], origin: str = "data config") ->
     if not isinstance(c["seed"], int) or not isinstance(c["strict"], bool):
         raise ConfigError(f"{origin}: seed must be an integer and strict true or false")
     return c
-
-
-def validate_tiny_model(tiny: Any) -> TinyModelConf:
-    """``model.tiny`` as a checked :class:`TinyModelConf` (omitted keys take its defaults).
-
-    Raises:
-        ConfigError: not a mapping, or a key that is unknown, of the wrong type or out of range.
-    """
-    if not isinstance(tiny, Mapping):
-        raise ConfigError(
-            f"model.tiny must be a mapping of the tiny model's settings, got {tiny!r}; "
-            "use model=tiny (configs/model/tiny.yaml)"
-        )
-    types = {f.name: f.type for f in fields(TinyModelConf)}
-    unknown = sorted(set(tiny) - set(types))
-    if unknown:
-        raise ConfigError(f"model.tiny has unknown key(s) {unknown}; valid keys: {sorted(types)}")
-    values: dict[str, Any] = {}
-    for name, type_name in types.items():
-        if name not in tiny:
-            continue
-        value = tiny[name]
-        if type_name == "int":
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        else:
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-            value = float(value) if ok else value
-        if not ok or (type_name == "float" and not math.isfinite(value)):
-            raise ConfigError(f"model.tiny.{name} must be {type_name}, got {value!r}")
-        values[name] = value
-    conf = TinyModelConf(**values)
-    _check_tiny_ranges(conf)
-    return conf
-
-
-def _check_tiny_ranges(t: TinyModelConf) -> None:
-    positive = (
-        "hidden_size",
-        "num_layers",
-        "num_heads",
-        "vocab_size",
-        "warmstart_batch_size",
-        "warmstart_check_every",
-    )
-    for name in positive:
-        if getattr(t, name) < 1:
-            raise ConfigError(f"model.tiny.{name} must be >= 1, got {getattr(t, name)}")
-    if t.warmstart_steps < 0:
-        raise ConfigError(f"model.tiny.warmstart_steps must be >= 0, got {t.warmstart_steps}")
-    if t.hidden_size % t.num_heads:
-        raise ConfigError(
-            f"model.tiny.hidden_size must be a multiple of model.tiny.num_heads, got "
-            f"hidden_size={t.hidden_size}, num_heads={t.num_heads}"
-        )
-    if (t.hidden_size // t.num_heads) % 2:
-        raise ConfigError(
-            "model.tiny.hidden_size / num_heads (the head size) must be even for rotary "
-            f"embeddings, got {t.hidden_size}/{t.num_heads}"
-        )
-    if not t.warmstart_lr > 0:
-        raise ConfigError(f"model.tiny.warmstart_lr must be > 0, got {t.warmstart_lr}")
-    if not 0.0 <= t.warmstart_target_acc <= 1.0:
-        raise ConfigError(
-            f"model.tiny.warmstart_target_acc must be in [0, 1], got {t.warmstart_target_acc}"
-        )
-    if not t.initializer_range > 0:
-        raise ConfigError(f"model.tiny.initializer_range must be > 0, got {t.initializer_range}")
-    if not 0.0 <= t.true_label_prob <= 1.0:
-        raise ConfigError(f"model.tiny.true_label_prob must be in [0, 1], got {t.true_label_prob}")
 
 
 def validate_template(template: object, origin: str | None = None) -> dict[str, Any]:

@@ -24,9 +24,15 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rmsweep.errors import ConfigError
 from rmsweep.overrides import hydra_value
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from rmsweep.verl import JobInputs, JobSpec
 
 SFT_MODULE = "verl.trainer.sft_trainer"
 EXTERNAL_MODULES_ENV = "VERL_USE_EXTERNAL_MODULES"  # modules veRL imports in every process
@@ -130,11 +136,12 @@ def sft_overrides(
 def sft_env(
     settings: SFTSettings,
     *,
-    port: int,
+    port: int | None,
     tracking_uri: str | None = None,
     run_id: str | None = None,
 ) -> dict[str, str]:
-    """Environment of the SFT process: the rendezvous on ``port``, MLflow, the CPU extension."""
+    """Environment of the SFT process: the rendezvous on ``port`` (None: the job picks one
+    where it runs, ``rmsweep.job``), MLflow, the CPU extension."""
     from rmsweep import verl_mlflow
 
     env = {
@@ -143,10 +150,11 @@ def sft_env(
         "WORLD_SIZE": "1",
         "LOCAL_WORLD_SIZE": "1",
         "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(port),
         "HF_HUB_OFFLINE": "1",
         "PYTHONUNBUFFERED": "1",
     }
+    if port is not None:
+        env["MASTER_PORT"] = str(port)
     if run_id is not None:
         if tracking_uri is None:
             raise ConfigError("an SFT run logging to MLflow needs its tracking URI")
@@ -229,7 +237,7 @@ def _check_rows(role: str, path: Path, batch_size: int) -> None:
         raise ConfigError(f"sft {role} file {path}: cannot read as parquet ({err})") from None
     if rows < batch_size:
         raise ConfigError(
-            f"sft {role} file {path} has {rows} rows, fewer than train_batch_size="
+            f"sft {role} file {path} has {rows} rows, fewer than sft.train_batch_size="
             f"{batch_size}: veRL drops incomplete batches, so it would {role} on none"
         )
 
@@ -244,3 +252,66 @@ def export_model(command: SFTCommand) -> Path:
     from rmsweep.checkpoint import export
 
     return export(command.verl_checkpoint_dir, command.model_dir, hf_subdir=HF_SUBDIR)
+
+
+# --- a tracked run (rmsweep run sft): the resolved config's ``sft`` section, as a Ray job ----
+def settings_of(cfg: DictConfig) -> SFTSettings:
+    """The SFT settings of a resolved config (``sft.*``, ``seed``, ``device.name``)."""
+    s = cfg.sft
+    return SFTSettings(
+        lr=float(s.lr),
+        train_batch_size=s.train_batch_size,
+        micro_batch_size=s.micro_batch_size,
+        max_length=s.max_length,
+        total_steps=s.total_steps,
+        seed=cfg.seed,
+        device=cfg.device.name,
+    )
+
+
+def check_data(cfg: DictConfig, train_file: Path, val_file: Path) -> None:
+    """Before an SFT run exists: its settings are valid and each split fills a batch.
+
+    Raises:
+        ConfigError: a bad ``sft`` setting, or a split with fewer rows than a batch (names
+            the file and ``sft.train_batch_size``).
+    """
+    settings = settings_of(cfg)
+    for role, path in (("train", train_file), ("val", val_file)):
+        _check_rows(role, Path(path), settings.train_batch_size)
+
+
+def job_spec(cfg: DictConfig, inputs: JobInputs) -> JobSpec:
+    """What an SFT run's job does: veRL's SFT trainer, then the model's export (and its
+    evaluation when the config names benchmarks), as for GRPO."""
+    from rmsweep.evaluation._settings import EvalSettings
+    from rmsweep.verl import JobSpec
+
+    evaluation = EvalSettings.from_config(cfg)
+    overrides = sft_overrides(
+        settings_of(cfg),
+        model_path=inputs.model_path,
+        train_file=inputs.train_file,
+        val_file=inputs.val_file,
+        checkpoint_dir=inputs.checkpoint_dir,
+        run_id=inputs.run_id,
+    )
+    return JobSpec(
+        trainer_args=overrides,
+        verl_checkpoint_dir=str(inputs.checkpoint_dir / VERL_CHECKPOINT_SUBDIR),
+        model_dir=str(inputs.checkpoint_dir / MODEL_SUBDIR),
+        artifact_max_mb=float(cfg.checkpoint.artifact_max_mb),
+        eval=evaluation.to_dict() if evaluation.benches else None,
+        trainer_module=SFT_MODULE,
+        hf_subdir=HF_SUBDIR,
+    )
+
+
+def submit_env(cfg: DictConfig, inputs: JobInputs) -> dict[str, str]:
+    """The SFT job's environment (its trainer is one process: no Ray inside the job)."""
+    env = sft_env(
+        settings_of(cfg), port=None, tracking_uri=inputs.tracking_uri, run_id=inputs.run_id
+    )
+    if cfg.device.threads is not None:
+        env["OMP_NUM_THREADS"] = str(cfg.device.threads)
+    return env

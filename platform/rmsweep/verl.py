@@ -21,7 +21,7 @@ from rmsweep.overrides import hydra_value
 
 REWARD_FN_DIR = REPO_ROOT / "reward_fns"
 EXTERNAL_MODULES_ENV = "VERL_USE_EXTERNAL_MODULES"
-JOB_MODULE = "rmsweep.job"  # wraps verl.trainer.main_ppo: training, checkpoint export, eval
+JOB_MODULE = "rmsweep.job"  # wraps veRL's trainer: training, checkpoint export, eval
 VERL_CHECKPOINT_SUBDIR = "verl"  # veRL's own checkpoint folder, inside the run's
 MODEL_SUBDIR = "model"  # the exported Hugging Face model, inside the run's
 
@@ -159,16 +159,22 @@ def main_ppo_overrides(cfg: DictConfig, inputs: JobInputs) -> list[str]:
     return overrides
 
 
+MAIN_PPO = "verl.trainer.main_ppo"
+ACTOR_HF_SUBDIR = "actor/huggingface"  # where main_ppo saves the actor, in global_step_<N>/
+
+
 @dataclass(frozen=True)
 class JobSpec:
-    """What the job does after veRL's own overrides: where the model goes, what judges it
-    (read by ``rmsweep.job``, the job's entry point)."""
+    """What a run's job does (read by ``rmsweep.job``, its entry point): veRL's trainer
+    module and its overrides, where the model goes, what judges it."""
 
-    main_ppo: list[str]
+    trainer_args: list[str]
     verl_checkpoint_dir: str
     model_dir: str
     artifact_max_mb: float
     eval: dict[str, Any] | None = field(default=None)  # evaluation.EvalSettings as a dict
+    trainer_module: str = MAIN_PPO  # or rmsweep.sft.SFT_MODULE
+    hf_subdir: str = ACTOR_HF_SUBDIR  # where the trainer saves the model, in global_step_<N>/
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -180,7 +186,7 @@ def job_spec(cfg: DictConfig, inputs: JobInputs) -> JobSpec:
 
     settings = EvalSettings.from_config(cfg)
     return JobSpec(
-        main_ppo=main_ppo_overrides(cfg, inputs),
+        trainer_args=main_ppo_overrides(cfg, inputs),
         verl_checkpoint_dir=str(inputs.checkpoint_dir / VERL_CHECKPOINT_SUBDIR),
         model_dir=str(inputs.checkpoint_dir / MODEL_SUBDIR),
         artifact_max_mb=float(cfg.checkpoint.artifact_max_mb),

@@ -74,7 +74,11 @@ def test_keeps_traces_whose_verdict_matches_the_label_and_counts_the_rest(tmp_pa
         i = int(row["extra_info"]["source_prompt"].rsplit(" ", 1)[1])
         assert i not in (4, 11, 25)
         assert answer["content"] == trace(row["extra_info"]["chosen_position"], i)
-    assert set(pq.read_schema(got.train_path).names) == {"data_source", "messages", "extra_info"}
+        # the RL columns beside them (the tiny model is built from those)
+        assert row["prompt"] == prompt
+        assert row["reward_model"]["ground_truth"] == row["extra_info"]["chosen_position"]
+    columns = {"data_source", "messages", "prompt", "reward_model", "extra_info"}
+    assert set(pq.read_schema(got.train_path).names) == columns
     manifest = json.loads((got.train_path.parent / "manifest.json").read_text())
     assert (manifest["n_traces"], manifest["n_traces_dropped"]) == (30, 3)
     again = prepare_dataset(traces_cfg(src), load_template("pairwise_verdict"), tmp_path / "c")

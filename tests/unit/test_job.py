@@ -43,7 +43,7 @@ def job(tmp_path: Path, small_model: Path, monkeypatch: pytest.MonkeyPatch):
             benches=benches, template=load_template("pointwise_plain"), max_new_tokens=4
         )
         return JobSpec(
-            main_ppo=[],
+            trainer_args=[],
             verl_checkpoint_dir=str(tmp_path / "verl"),
             model_dir=str(tmp_path / "model"),
             artifact_max_mb=64,

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 RESOURCES_EVERY_S = 5.0  # how often a run that has not started training reads the cluster
 
 app = typer.Typer(
-    help="Train one reward model (a tracked veRL GRPO run) or reproduce one.", no_args_is_help=True
+    help="Train one reward model (a tracked veRL GRPO or SFT run) or reproduce one.",
+    no_args_is_help=True,
 )
 
 
@@ -43,6 +44,32 @@ def train(
     with RunProgress() as progress:
         result = run_train(resolved, overrides=overrides or [], on_poll=progress)
     _print_result(result.run_id, result.state, result.metrics, resolved)
+    if result.state != "complete":
+        raise typer.Exit(1)
+
+
+@app.command(context_settings={"allow_extra_args": False})
+def sft(
+    overrides: list[str] = typer.Argument(
+        None,
+        help="Hydra overrides, e.g. data=traces_pairwise data.path=traces.jsonl "
+        "template=pairwise_verdict sft.lr=1e-4",
+    ),
+    cfg: bool = typer.Option(False, "--cfg", help="Print the resolved config and exit."),
+) -> None:
+    """SFT on a teacher's reasoning traces (RM-R1's first stage) with veRL's SFT trainer,
+    recorded in MLflow like a GRPO run; then `run train model.from_run=<its run id>`."""
+    from rmsweep.config import compose, to_yaml
+
+    resolved = compose(overrides or [])
+    if cfg:
+        typer.echo(to_yaml(resolved), nl=False)
+        return
+    from rmsweep.run import train as run_train
+
+    with RunProgress() as progress:
+        result = run_train(resolved, overrides=overrides or [], on_poll=progress, stage="sft")
+    _print_result(result.run_id, result.state, result.metrics, resolved, stage="sft")
     if result.state != "complete":
         raise typer.Exit(1)
 
@@ -94,19 +121,26 @@ def _default_uri() -> str:
     return compose([]).tracking.uri
 
 
-def _print_result(run_id: str, state: str, metrics: dict[str, float], cfg: DictConfig) -> None:
+def _print_result(
+    run_id: str, state: str, metrics: dict[str, float], cfg: DictConfig, stage: str = "grpo"
+) -> None:
     from rich.console import Console
 
     from rmsweep import links, names
     from rmsweep.tracking import tracking_client
 
-    acc = metrics.get(names.metric_key("val/acc", cfg.data.name))
+    if stage == "sft":
+        shown = {k: metrics.get(k) for k in ("train/loss", "val/loss")}
+    else:
+        shown = {"val/acc": metrics.get(names.metric_key("val/acc", cfg.data.name))}
+    finals = "".join(f", final {k} {v:.3f}" for k, v in shown.items() if v is not None)
     experiment_id = tracking_client(cfg.tracking.uri).get_run(run_id).info.experiment_id
     url = links.run_url(links.ui_base(cfg.tracking.uri), experiment_id, run_id)
+    after = ""
+    if stage == "sft" and state == "complete":
+        after = f"\nnext stage: rmsweep run train model.from_run={run_id} …"
     Console().print(
-        f"run {run_id}: {state}"
-        + (f", final val/acc {acc:.3f}" if acc is not None else "")
-        + f"\nbrowse: {url} (start the UI with `rmsweep ui`)",
+        f"run {run_id}: {state}{finals}\nbrowse: {url} (start the UI with `rmsweep ui`){after}",
         soft_wrap=True,
     )
 
@@ -164,12 +198,14 @@ class RunProgress:
         from rmsweep import names, preflight
 
         parts = [f"run {handle.run_id}: job {status}"]
-        steps = handle.history("train/reward")
+        sft = handle.stage == "sft"
+        steps = handle.history("train/loss" if sft else "train/reward")
         if steps:
-            parts.append(f"step {steps[-1][0]}/{handle.cfg.trainer.total_steps}")
-        acc = handle.history("val/acc")
-        if acc:
-            parts.append(f"val/acc {acc[-1][1]:.3f}")
+            total = handle.cfg.sft.total_steps if sft else handle.cfg.trainer.total_steps
+            parts.append(f"step {steps[-1][0]}/{total}")
+        shown = steps if sft else handle.history("val/acc")
+        if shown:
+            parts.append(f"{'train/loss' if sft else 'val/acc'} {shown[-1][1]:.3f}")
         if not steps and status in (names.JOB_PENDING, names.JOB_RUNNING):
             needs = preflight.job_resources(handle.cfg)
             if needs and time.monotonic() - self._cluster_read > RESOURCES_EVERY_S:

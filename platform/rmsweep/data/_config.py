@@ -38,9 +38,9 @@ def make_data_config(
     """A data config from ``configs/data/<base>.yaml`` (chosen from ``source`` and ``task``
     when not given) with the non-None ``overrides`` applied, validated.
 
-    ``source="pairs"`` and ``source="traces"`` have no file of their own (nothing to train on
-    without a path; and traces make SFT rows, which no GRPO run reads): they start from the
-    defaults, named after the source.
+    ``source="pairs"`` and ``source="traces"`` start from the defaults, named after the
+    source (nothing to read without a path; ``configs/data/traces_pairwise.yaml`` is the
+    option a ``run sft`` picks).
     """
     task = overrides.get("task")
     if base is None:

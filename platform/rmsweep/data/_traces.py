@@ -145,6 +145,9 @@ def to_sft_rows(
             {
                 "data_source": data_source,
                 "messages": [*prompt, {"role": "assistant", "content": item.trace}],
+                # The RL columns too: the tiny model is built from them (tokenizer, warm-start).
+                "prompt": prompt,
+                "reward_model": {"style": "rule", "ground_truth": item.chosen_position},
                 "extra_info": {
                     "index": i,
                     "split": split,
@@ -170,8 +173,15 @@ def _schema() -> Any:
             ("chosen_position", pa.string()),
         ]
     )
+    reward_model = pa.struct([("style", pa.string()), ("ground_truth", pa.string())])
     return pa.schema(
-        [("data_source", pa.string()), ("messages", pa.list_(message)), ("extra_info", extra)]
+        [
+            ("data_source", pa.string()),
+            ("messages", pa.list_(message)),
+            ("prompt", pa.list_(message)),
+            ("reward_model", reward_model),
+            ("extra_info", extra),
+        ]
     )
 
 
