@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -146,6 +146,22 @@ SMALL_RUN = (
     "data.n_train=400",
     "data.n_val=64",
 )
+
+
+@pytest.fixture(scope="session")
+def new_home(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Makes a fresh RMSWEEP_HOME whose tiny-model cache (``models/``) is the session's one:
+    the real runs of several modules build the same small model once (the cache is safe for
+    processes that build the same entry at once)."""
+    shared = tmp_path_factory.mktemp("tiny-models")
+
+    def make(name: str) -> Path:
+        home = tmp_path_factory.mktemp(name) / "home"
+        home.mkdir()
+        (home / "models").symlink_to(shared, target_is_directory=True)
+        return home
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -37,8 +37,8 @@ def rmsweep(home: Path, *args: str, env: dict[str, str] | None = None):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, small_run: list[str]):
-    home = tmp_path_factory.mktemp("train") / "home"
+def trained(new_home, small_run: list[str]):
+    home = new_home("train")
     secret = "s3cr3t-" + secrets.token_hex(12)
     overrides = [*small_run, *EVAL]
     proc = rmsweep(home, "run", "train", *overrides, env={SECRET_ENV: secret})

@@ -118,9 +118,9 @@ def assert_killed(client: MlflowClient, run_id: str, jobs: list[psutil.Process],
 
 
 @pytest.fixture(scope="module")
-def stopped_train(tmp_path_factory: pytest.TempPathFactory, small_run: list[str]):
+def stopped_train(new_home, small_run: list[str]):
     """``rmsweep run train`` stopped with SIGTERM once its job runs."""
-    home = tmp_path_factory.mktemp("sigterm") / "home"
+    home = new_home("sigterm")
     proc = start(["run", "train", *small_run], cli_env(home))
     db = home / "mlflow.db"
     run_id = poll(lambda: run_with_job(db), 900, "a run with a submitted job", proc)

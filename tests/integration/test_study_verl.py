@@ -29,10 +29,11 @@ OBJECTIVE = "eval/rmbench/avg"
 
 
 @pytest.fixture(scope="module")
-def quickstart(tmp_path_factory: pytest.TempPathFactory, small_run: list[str]):
-    root = tmp_path_factory.mktemp("study")
+def quickstart(new_home, small_run: list[str]):
+    home = new_home("study")
+    root = home.parent
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
-    env.update(RMSWEEP_HOME=str(root / "home"))
+    env.update(RMSWEEP_HOME=str(home))
     env.pop("RMSWEEP_STORAGE", None)
     # The quickstart as shipped, judged by its benchmark instead of val/acc (no pruning then).
     data = yaml.safe_load((REPO / "sweeps" / "quickstart.yaml").read_text())
