@@ -345,6 +345,9 @@ def check_run(cfg: DictConfig, launcher: RayLauncher) -> None:
 
 def check_study(storage_url: str, cfg: DictConfig) -> None:
     """Before ``study launch`` creates anything: two databases that answer, Ray answers."""
+    from rmsweep.run import check_stage_data
+
+    check_stage_data(cfg, "grpo")  # a study's trials are GRPO runs
     check_databases(storage_url, cfg.tracking.uri)
     check_from_run(cfg)
     check_ray_address(cfg.cluster.address)

@@ -40,7 +40,7 @@ END_STATE = {
 # What a run outside a study must log to count as a result, by stage.
 RUN_OBJECTIVE = names.VAL_PREFIX + names.VAL_CORE_VARIABLE
 STAGE_OBJECTIVE = {"grpo": RUN_OBJECTIVE, "sft": "train/loss"}
-STAGE_COMMAND = {"grpo": "rmsweep run train", "sft": "rmsweep run sft"}
+STAGE_COMMAND = {"grpo": "GRPO (run train, a study's trials)", "sft": "SFT (run sft)"}
 
 
 @dataclass
@@ -187,8 +187,8 @@ def check_stage_data(cfg: DictConfig, stage: str) -> None:
         wanted = "traces" if stage == "sft" else "a source other than traces"
         taker = STAGE_COMMAND["sft" if traces else "grpo"]
         raise ConfigError(
-            f"data.source={cfg.data.source!r}: {STAGE_COMMAND[stage]} needs {wanted} "
-            f"(that data is for {taker})"
+            f"data.source={cfg.data.source!r}: {STAGE_COMMAND[stage]} needs {wanted}; "
+            f"that data is for {taker}"
         )
 
 
@@ -229,6 +229,7 @@ def start_run(
     """
     from rmsweep import record, tracking
 
+    check_stage_data(cfg, stage)  # a study's trial too (its space may swap the data)
     inputs = record.prepare_inputs(cfg)
     if stage == "sft":
         from rmsweep import sft

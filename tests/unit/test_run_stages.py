@@ -31,11 +31,11 @@ def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, capsys) -> tuple[i
 def test_each_command_refuses_the_other_stages_data(monkeypatch, capsys) -> None:
     code, err = run_cli(["run", "sft"], monkeypatch, capsys)  # the default data: synthetic
     assert code == 2 and len(err) == 1
-    assert "data.source='synthetic': rmsweep run sft needs traces" in err[0]
+    assert "data.source='synthetic': SFT (run sft) needs traces" in err[0]
     code, err = run_cli(["run", "train", *TRACES, "data.path=t.jsonl"], monkeypatch, capsys)
     assert code == 2 and len(err) == 1
-    assert "rmsweep run train needs a source other than traces" in err[0]
-    assert "(that data is for rmsweep run sft)" in err[0]
+    assert "GRPO (run train, a study's trials) needs a source other than traces" in err[0]
+    assert "; that data is for SFT (run sft)" in err[0]
 
 
 def test_stage_data_check_passes_the_right_pairs() -> None:
@@ -85,3 +85,12 @@ def test_too_few_rows_for_one_batch_is_refused_naming_the_file(tmp_path: Path) -
     given = inputs(tmp_path, rows=4)
     with pytest.raises(ConfigError, match=r"train\.parquet has 4 rows, fewer than sft\.train_"):
         sft.check_data(cfg, given.train_file, given.val_file)
+
+
+def test_a_study_of_grpo_trials_refuses_sft_data_before_it_opens_anything(tmp_path: Path) -> None:
+    from rmsweep import preflight
+
+    cfg = compose([*TRACES, "data.path=t.jsonl"])
+    with pytest.raises(ConfigError, match="a study's trials\\) needs a source other than traces"):
+        preflight.check_study(f"sqlite:///{tmp_path / 'optuna.db'}", cfg)
+    assert not (tmp_path / "optuna.db").exists()
