@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from rmsweep.verl import JobSpec
 
@@ -25,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m rmsweep.job '<JobSpec JSON>'", file=sys.stderr)
         return 2
     spec = JobSpec(**json.loads(args[0]))
+    if spec.before is not None:
+        code = run_first_stage(spec.before)
+        if code != 0:
+            return code
     code = subprocess.call(
         [sys.executable, "-m", spec.trainer_module, *spec.trainer_args], env=trainer_env(spec)
     )
@@ -32,6 +37,32 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0:
         return code
     return after_training(spec)
+
+
+def run_first_stage(stage: dict[str, Any]) -> int:
+    """A run's own first stage (``rmsweep.stages``): train into its nested run, keep its
+    model, end that run, and give its checkpoint digest to the run's lineage tags."""
+    from rmsweep import checkpoint, names
+    from rmsweep.tracking import finish_run, tracking_client
+
+    spec, run_id = JobSpec(**stage["spec"]), stage["run_id"]
+    env = {**trainer_env(spec), **stage["env"]}
+    code = subprocess.call([sys.executable, "-m", spec.trainer_module, *spec.trainer_args], env=env)
+    print(f"rmsweep: veRL's first stage exited with code {code}", flush=True)
+    client = tracking_client(os.environ["MLFLOW_TRACKING_URI"])
+    if code == 0:
+        code = after_training(spec, run_id)
+    if code != 0:
+        reason = f"its SFT stage (run {run_id}) failed"
+        client.set_tag(os.environ["MLFLOW_RUN_ID"], names.TAG_REASON, reason)
+        finish_run(client, run_id, "failed")
+        return code or 1
+    finish_run(client, run_id, "complete")
+    digest = client.get_run(run_id).data.tags[names.DIGEST_TAG_PREFIX + checkpoint.DIGEST]
+    client.set_tag(
+        os.environ["MLFLOW_RUN_ID"], names.PARENT_DIGEST_TAG_PREFIX + checkpoint.DIGEST, digest
+    )
+    return 0
 
 
 def trainer_env(spec: JobSpec) -> dict[str, str]:
@@ -55,13 +86,14 @@ def trainer_env(spec: JobSpec) -> dict[str, str]:
     return env
 
 
-def after_training(spec: JobSpec) -> int:
-    """Export and record the checkpoint, then evaluate it; the reason goes on the run."""
+def after_training(spec: JobSpec, run_id: str | None = None) -> int:
+    """Export and record the checkpoint, then evaluate it; the reason goes on the run
+    (``run_id``, by default the job's: ``MLFLOW_RUN_ID``)."""
     from rmsweep import checkpoint, names
     from rmsweep.tracking import tracking_client
 
     client = tracking_client(os.environ["MLFLOW_TRACKING_URI"])
-    run_id = os.environ["MLFLOW_RUN_ID"]
+    run_id = run_id or os.environ["MLFLOW_RUN_ID"]
     step = "exporting the checkpoint"
     try:
         model_dir = checkpoint.export(

@@ -23,7 +23,16 @@ if TYPE_CHECKING:
     from rmsweep.data import PreparedData
 
 # The digests reproduce compares with the record (the config is the record itself).
-CHECKED_DIGESTS = ("code", "reward", "template", "data.train", "data.val", "model")
+CHECKED_DIGESTS = (
+    "code",
+    "reward",
+    "template",
+    "data.train",
+    "data.val",
+    "model",
+    "sft.data.train",  # a GRPO run's own SFT stage (sft.traces)
+    "sft.data.val",
+)
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,26 @@ def locate_parent(cfg: DictConfig) -> tuple[Path, dict[str, str]]:
     return path, dict(client.get_run(run_id).data.tags)
 
 
+def prepare_traces(cfg: DictConfig) -> PreparedData | None:
+    """The SFT data of a GRPO run's own first stage (``sft.traces``), or None without one:
+    the traces rendered with the run's template, one batch of them held out."""
+    if not cfg.sft.traces:
+        return None
+    from rmsweep.data import make_data_config, prepare_dataset
+
+    data = make_data_config(
+        source="traces",
+        path=str(cfg.sft.traces),
+        task=cfg.data.task,
+        n_val=cfg.sft.train_batch_size,
+        seed=cfg.data.seed,
+    )
+    workdir = Path(cfg.workdir)
+    return prepare_dataset(
+        data, cfg.template, workdir / "data", native_thinking=cfg.model.native_thinking
+    )
+
+
 def current_digests(cfg: DictConfig, inputs: Inputs) -> dict[str, str]:
     """Digests of the code, reward, template, data and model a run of ``cfg`` would use now
     (``model`` only where the model has one: the tiny model, a ``model.from_run``)."""
@@ -135,6 +164,9 @@ def current_digests(cfg: DictConfig, inputs: Inputs) -> dict[str, str]:
     }
     if inputs.model_digest:
         digests["model"] = inputs.model_digest
+    traces = prepare_traces(cfg)
+    if traces is not None:
+        digests["sft.data.train"], digests["sft.data.val"] = traces.train_digest, traces.val_digest
     return digests
 
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from rmsweep.launch import RayLauncher
-    from rmsweep.verl import JobInputs
+    from rmsweep.verl import JobInputs, JobSpec
 
 # Ray job status -> how the run ends.
 END_STATE = {
@@ -182,6 +182,11 @@ def check_stage_data(cfg: DictConfig, stage: str) -> None:
     """
     from rmsweep.errors import ConfigError
 
+    if stage == "sft" and cfg.sft.traces:
+        raise ConfigError(
+            f"sft.traces={cfg.sft.traces!r} is a GRPO run's own SFT stage (run train, a study); "
+            "run sft reads its traces from data (data=traces_pairwise data.path=…)"
+        )
     traces = cfg.data.source == "traces"
     if traces != (stage == "sft"):
         wanted = "traces" if stage == "sft" else "a source other than traces"
@@ -227,14 +232,15 @@ def start_run(
         (``killed`` on Ctrl-C) here, as no one else holds its id, and the error re-raised;
         bad inputs fail before any run exists.
     """
-    from rmsweep import record, tracking
+    from rmsweep import record, sft, tracking
 
     check_stage_data(cfg, stage)  # a study's trial too (its space may swap the data)
     inputs = record.prepare_inputs(cfg)
+    traces = record.prepare_traces(cfg)  # a GRPO run's own SFT stage (sft.traces)
     if stage == "sft":
-        from rmsweep import sft
-
         sft.check_data(cfg, inputs.data.train_path, inputs.data.val_path)
+    elif traces is not None:
+        sft.check_data(cfg, traces.train_path, traces.val_path)
     client = tracking.tracking_client(cfg.tracking.uri)
     experiment_id = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_root)
     run_id = record.record(
@@ -250,7 +256,15 @@ def start_run(
     )
     job_id = None
     try:
-        job_id = _submit(cfg, record.job_inputs(cfg, inputs, run_id), launcher, stage)
+        job_inputs = record.job_inputs(cfg, inputs, run_id)
+        if traces is not None:
+            from rmsweep import stages
+
+            sft_run_id = stages.record_sft_stage(client, experiment_id, cfg, inputs, traces, run_id)
+            spec = stages.chained_job_spec(cfg, job_inputs, traces, sft_run_id)
+        else:
+            spec = _job_spec(cfg, job_inputs, stage)
+        job_id = _submit(cfg, spec, job_inputs, launcher, stage)
         client.set_tag(run_id, names.TAG_JOB_ID, job_id)
     except BaseException as err:
         if job_id is not None:  # submitted, then cut short before anyone holds its id
@@ -268,14 +282,19 @@ def start_run(
     )
 
 
-def _submit(cfg: DictConfig, inputs: JobInputs, launcher: RayLauncher, stage: str) -> str:
+def _job_spec(cfg: DictConfig, inputs: JobInputs, stage: str) -> JobSpec:
+    from rmsweep import sft, verl
+
+    return sft.job_spec(cfg, inputs) if stage == "sft" else verl.job_spec(cfg, inputs)
+
+
+def _submit(
+    cfg: DictConfig, spec: JobSpec, inputs: JobInputs, launcher: RayLauncher, stage: str
+) -> str:
     from rmsweep import sft, verl
 
     python = sys.executable if cfg.cluster.name == "local" else "python"
-    if stage == "sft":
-        spec, env = sft.job_spec(cfg, inputs), sft.submit_env(cfg, inputs)
-    else:
-        spec, env = verl.job_spec(cfg, inputs), verl.submit_env(cfg, inputs)
+    env = sft.submit_env(cfg, inputs) if stage == "sft" else verl.submit_env(cfg, inputs)
     return launcher.submit(
         verl.entrypoint(spec, python=python),
         env=env,

@@ -179,8 +179,10 @@ class EvalConf:
 
 @dataclass
 class SftConf:
-    """``rmsweep run sft``: veRL's SFT trainer on reasoning traces (data.source=traces)."""
+    """``rmsweep run sft`` (veRL's SFT trainer on data.source=traces), or, with ``traces``
+    set, a GRPO run's first stage in the same job (a study sweeping ``sft.*``)."""
 
+    traces: str | None = None  # a traces file: SFT on it first, then GRPO from that model
     lr: float = 1e-3
     train_batch_size: int = 16
     micro_batch_size: int = 16  # sequences of max_length per forward pass

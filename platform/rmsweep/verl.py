@@ -175,6 +175,9 @@ class JobSpec:
     eval: dict[str, Any] | None = field(default=None)  # evaluation.EvalSettings as a dict
     trainer_module: str = MAIN_PPO  # or rmsweep.sft.SFT_MODULE
     hf_subdir: str = ACTOR_HF_SUBDIR  # where the trainer saves the model, in global_step_<N>/
+    # A stage run first, in this job (rmsweep.stages): its run_id, spec (a JobSpec as a dict)
+    # and env (added to the job's for its trainer).
+    before: dict[str, Any] | None = field(default=None)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -111,3 +111,56 @@ def test_reproduce_of_the_grpo_run_matches_then_refuses_without_the_sft_checkpoi
     [line] = proc.stderr.strip().splitlines()
     assert f"model.from_run: run {sft.info.run_id} has no checkpoint" in line
     assert len(client.search_runs([grpo.info.experiment_id])) == runs_before
+
+
+STUDY = """\
+name: two-stage
+description: each trial SFTs on the (made-up) traces, then trains GRPO from that model
+base: [{base}]
+objective: {{metric: val/acc, direction: maximize}}
+space:
+  sft.lr: [1.0e-3, 3.0e-3]
+pruner: {{name: none}}
+n_trials: 1
+parallel: 1
+"""
+
+
+def test_a_study_sweeping_sft_settings_runs_both_stages_in_each_trial(
+    new_home, tmp_path: Path
+) -> None:
+    import optuna
+
+    home = new_home("study-stages")
+    traces = tmp_path / "traces.jsonl"  # made up
+    traces.write_text("".join(json.dumps(row) + "\n" for row in made_up_traces(40)))
+    base = [
+        "data.source=pairs", "data.name=pairs", f"data.path={traces}", "data.task=pairwise",
+        "data.n_val=6", "template=pairwise_verdict", "model.tiny.warmstart_steps=40",
+        f"sft.traces={traces}", "sft.total_steps=2", "sft.train_batch_size=4",
+        "sft.micro_batch_size=4", *GRPO, "trainer.total_steps=1", "trainer.test_freq=1",
+    ]  # fmt: skip
+    spec = tmp_path / "two-stage.yaml"
+    spec.write_text(STUDY.format(base=", ".join(base)))
+    done = rmsweep(home, "study", "launch", str(spec))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    [trial] = optuna.load_study(
+        study_name="two-stage", storage=f"sqlite:///{home}/optuna.db"
+    ).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE and "sft.lr" in trial.params
+    client = mlflow.MlflowClient(f"sqlite:///{home}/mlflow.db")
+    experiment = client.get_experiment_by_name("two-stage").experiment_id
+    [grpo] = client.search_runs([experiment], f"tags.`{names.TAG_TRIAL}` = '0'")
+    [sft] = client.search_runs([experiment], f"tags.`{names.TAG_STAGE}` = 'sft'")
+    assert sft.data.tags[names.TAG_PARENT] == grpo.info.run_id  # the stage sits in the trial
+    assert sft.info.status == "FINISHED" and grpo.info.status == "FINISHED"
+    assert float(sft.data.params["sft.lr"]) == trial.params["sft.lr"]
+    assert len(client.get_metric_history(sft.info.run_id, "train/loss")) == 2
+    tags = grpo.data.tags
+    assert tags[names.TAG_PARENT_STAGE] == sft.info.run_id
+    checkpoint = names.PARENT_DIGEST_TAG_PREFIX + "checkpoint"
+    assert tags[checkpoint] == sft.data.tags[names.DIGEST_TAG_PREFIX + "checkpoint"]
+    assert (
+        tags[names.DIGEST_TAG_PREFIX + "sft.data.train"]
+        == (sft.data.tags[names.DIGEST_TAG_PREFIX + "data.train"])
+    )

@@ -94,3 +94,55 @@ def test_a_study_of_grpo_trials_refuses_sft_data_before_it_opens_anything(tmp_pa
     with pytest.raises(ConfigError, match="a study's trials\\) needs a source other than traces"):
         preflight.check_study(f"sqlite:///{tmp_path / 'optuna.db'}", cfg)
     assert not (tmp_path / "optuna.db").exists()
+
+
+def test_sft_traces_belong_to_a_grpo_run_not_to_run_sft() -> None:
+    with pytest.raises(ConfigError, match=r"sft.traces='t.jsonl' is a GRPO run's own SFT stage"):
+        check_stage_data(compose([*TRACES, "data.path=t.jsonl", "sft.traces=t.jsonl"]), "sft")
+    check_stage_data(compose(["sft.traces=t.jsonl"]), "grpo")
+
+
+def test_a_chained_job_trains_sft_into_its_own_run_then_grpo_from_its_model(
+    tmp_path: Path,
+) -> None:
+    from unit.test_data_traces import trace_rows, write_jsonl
+
+    from rmsweep import stages
+    from rmsweep.record import prepare_traces
+
+    src = write_jsonl(tmp_path / "traces.jsonl", trace_rows())  # made-up traces
+    task = ["data.task=pairwise", "template=pairwise_verdict"]
+    cfg = compose([*task, f"sft.traces={src}", "sft.train_batch_size=4", f"workdir={tmp_path}"])
+    traces = prepare_traces(cfg)
+    assert traces is not None and traces.n_val == 4  # one batch held out
+    given = inputs(tmp_path, rows=4)
+    spec = stages.chained_job_spec(cfg, given, traces, "sft-run")
+    assert spec.trainer_module == MAIN_PPO and spec.before is not None
+    first = JobSpec(**spec.before["spec"])
+    assert first.trainer_module == sft.SFT_MODULE and first.eval is None
+    assert spec.before["run_id"] == "sft-run" and spec.before["env"]["MLFLOW_RUN_ID"] == "sft-run"
+    model_dir = str(stages.sft_model_dir(cfg, "sft-run"))
+    assert first.model_dir == model_dir
+    assert f"actor_rollout_ref.model.path={model_dir}" in spec.trainer_args
+    assert "model.path=/models/start" in first.trainer_args  # SFT starts from the run's model
+    assert f"data.train_files={traces.train_path}" in first.trainer_args
+
+
+@pytest.mark.parametrize(("state", "stage_state"), [("killed", "KILLED"), ("failed", "FAILED")])
+def test_a_run_ending_during_its_sft_stage_ends_that_stage_too(
+    tmp_path: Path, state: str, stage_state: str
+) -> None:
+    from rmsweep import names
+    from rmsweep.tracking import finish_run, tracking_client
+
+    client = tracking_client(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("e")
+    run = client.create_run(experiment).info.run_id
+    stage = client.create_run(
+        experiment, tags={names.TAG_PARENT: run, names.TAG_STAGE: "sft"}
+    ).info.run_id
+    other = client.create_run(experiment, tags={names.TAG_PARENT: run}).info.run_id
+    finish_run(client, run, state)
+    assert client.get_run(stage).info.status == stage_state
+    assert client.get_run(other).info.status == "RUNNING"  # only the run's own stage
+    client.set_terminated(other)

@@ -249,6 +249,20 @@ def finish_run(client: MlflowClient, run_id: str, state: str) -> None:
         return
     client.set_tag(run_id, names.TAG_STATE, state)
     client.set_terminated(run_id, status=status)
+    _finish_stage_runs(client, run.info.experiment_id, run_id, state)
+
+
+def _finish_stage_runs(client: MlflowClient, experiment_id: str, run_id: str, state: str) -> None:
+    """A run's own SFT stage (``rmsweep.stages``), still RUNNING when the run ends (its job
+    was stopped or failed during SFT), ends with it: killed, or failed."""
+    query = (
+        f"tags.`{names.TAG_PARENT}` = '{run_id}' and tags.`{names.TAG_STAGE}` = 'sft' "
+        "and attributes.status = 'RUNNING'"
+    )
+    for stage in client.search_runs([experiment_id], query):
+        finish_run(
+            client, stage.info.run_id, "killed" if state in ("killed", "pruned") else "failed"
+        )
 
 
 def error_reason(err: BaseException) -> str:
