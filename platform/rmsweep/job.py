@@ -25,7 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m rmsweep.job '<JobSpec JSON>'", file=sys.stderr)
         return 2
-    spec = JobSpec(**json.loads(args[0]))
+    fields = json.loads(args[0])
+    if "main_ppo" in fields:  # a spec written before SFT stages (a job queued across an upgrade)
+        fields["trainer_args"] = fields.pop("main_ppo")
+    spec = JobSpec(**fields)
     if spec.before is not None:
         code = run_first_stage(spec.before)
         if code != 0:

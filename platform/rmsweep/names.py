@@ -29,6 +29,8 @@ TAG_CHECKPOINT_ARTIFACT = "rmsweep.checkpoint_artifact"  # its artifact folder, 
 # digests (code, data, reward, template, checkpoint) under this prefix + the digest's name.
 TAG_PARENT_STAGE = "rmsweep.parent_stage"
 TAG_STAGE = "rmsweep.stage"  # grpo | sft: the trainer the run's job ran
+TAG_TRACES_READ = "rmsweep.traces_read"  # an SFT run's traces: read, and kept by the filter
+TAG_TRACES_KEPT = "rmsweep.traces_kept"
 PARENT_DIGEST_TAG_PREFIX = "rmsweep.parent_stage.digest."
 TAG_REASON = "rmsweep.reason"  # why a run (or trial) failed, was pruned or killed
 TAG_DATA_SOURCE = "rmsweep.data_source"
@@ -184,6 +186,7 @@ UNREPRODUCIBLE_METRIC_PREFIXES = (
     "actor/perf/",
     "rollout_corr/",
     "training/rollout_",
+    "train/mfu",  # veRL's SFT trainer: model FLOPs per second, from wall time
 )
 
 

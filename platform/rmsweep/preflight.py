@@ -283,12 +283,14 @@ def cluster_resources(
         time.sleep(0.25)
 
 
-def job_resources(cfg: DictConfig) -> dict[str, float]:
+def job_resources(cfg: DictConfig, stage: str = "grpo") -> dict[str, float]:
     """The cluster resources a run's job asks for: a GPU job's GPUs (veRL places
-    ``gpus_per_node × nnodes`` workers); a CPU job runs its own Ray inside its entrypoint and
-    takes none of the cluster's logical resources."""
+    ``gpus_per_node × nnodes`` workers; the SFT trainer is one process on one GPU); a CPU job
+    runs its own Ray inside its entrypoint and takes none of the cluster's logical resources."""
     if cfg.device.name != "gpu":
         return {}
+    if stage == "sft":
+        return {"GPU": 1.0}
     return {"GPU": float(cfg.device.gpus_per_node) * float(cfg.device.nnodes)}
 
 
@@ -331,13 +333,13 @@ def waiting_for(needs: Mapping[str, float], cluster: ClusterResources | None) ->
 
 
 # --- the entry points ----------------------------------------------------------------------
-def check_run(cfg: DictConfig, launcher: RayLauncher) -> None:
+def check_run(cfg: DictConfig, launcher: RayLauncher, stage: str = "grpo") -> None:
     """Before ``rmsweep run train|reproduce`` creates its run: the tracking store answers
     and is not Optuna's, Ray answers, the job fits the cluster."""
     check_databases(None, cfg.tracking.uri)
     check_from_run(cfg)
     check_ray_address(cfg.cluster.address)
-    needs = job_resources(cfg)
+    needs = job_resources(cfg, stage)
     if needs:
         where = launcher.dashboard_url or launcher.address or "the local Ray"
         check_fits(needs, cluster_resources(launcher), where)
@@ -345,7 +347,7 @@ def check_run(cfg: DictConfig, launcher: RayLauncher) -> None:
 
 def check_study(storage_url: str, cfg: DictConfig) -> None:
     """Before ``study launch`` creates anything: two databases that answer, Ray answers."""
-    from rmsweep.run import check_stage_data
+    from rmsweep.stages import check_stage_data
 
     check_stage_data(cfg, "grpo")  # a study's trials are GRPO runs
     check_databases(storage_url, cfg.tracking.uri)

@@ -98,16 +98,32 @@ def from_run(cfg: DictConfig, data: PreparedData) -> Inputs:
     Raises:
         CheckpointError: the run is unknown or its checkpoint is gone (names the run).
     """
+    import sys
+
     from rmsweep import checkpoint
+    from rmsweep.errors import CheckpointError
 
     run_id = str(cfg.model.from_run)
     path, tags = locate_parent(cfg)
+    digest = checkpoint.digest(path)
+    if tags.get(names.DIGEST_TAG_PREFIX + checkpoint.DIGEST) not in (None, digest):
+        raise CheckpointError(
+            f"model.from_run: run {run_id}'s checkpoint {path} changed since the run saved it"
+        )
     mine, theirs = names.DIGEST_TAG_PREFIX, names.PARENT_DIGEST_TAG_PREFIX
     lineage = {names.TAG_PARENT_STAGE: run_id}
     lineage.update(
         {theirs + k.removeprefix(mine): v for k, v in tags.items() if k.startswith(mine)}
     )
-    digest = tags.get(names.DIGEST_TAG_PREFIX + checkpoint.DIGEST) or checkpoint.digest(path)
+    parent_template = tags.get(names.TAG_TEMPLATE)
+    if parent_template:
+        lineage[names.TAG_PARENT_STAGE + ".template"] = parent_template
+        if parent_template != cfg.template.name:  # a choice, maybe a slip: say it, run anyway
+            print(
+                f"note: model.from_run={run_id} was trained on template {parent_template!r}; "
+                f"this run renders {cfg.template.name!r}",
+                file=sys.stderr,
+            )
     return Inputs(data, str(path), digest, lineage)
 
 
@@ -190,6 +206,9 @@ def record(
     from rmsweep import prompts, templates, tracking
 
     all_tags = {**run_tags(cfg), names.TAG_MODEL_PATH: inputs.model_path, **inputs.lineage, **tags}
+    if inputs.data.n_traces:  # SFT on traces: how many RM-R1's verdict filter kept
+        all_tags[names.TAG_TRACES_KEPT] = str(inputs.data.n_traces - inputs.data.n_traces_dropped)
+        all_tags[names.TAG_TRACES_READ] = str(inputs.data.n_traces)
     if inputs.model_digest:
         all_tags[names.DIGEST_TAG_PREFIX + "model"] = inputs.model_digest
     data = inputs.data

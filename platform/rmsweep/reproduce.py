@@ -105,9 +105,8 @@ def reproduce(
     from rmsweep.signals import signals_as_interrupt
 
     run, cfg = load_record(run_id, tracking_uri)
-    mismatches = check_digests(
-        run, cfg, tracking_uri
-    )  # a from_run checkpoint that is gone: refused
+    # (a model.from_run checkpoint that is gone is refused here, by prepare_inputs)
+    mismatches = check_digests(run, cfg, tracking_uri)
     if mismatches and not force:
         raise ReproduceError(
             f"run {run_id}: {', '.join(mismatches)} changed since it ran "
@@ -118,7 +117,7 @@ def reproduce(
         tags[names.TAG_REPRODUCE_MISMATCHES] = ",".join(mismatches)
     stage = run.data.tags.get(names.TAG_STAGE, "grpo")  # runs recorded before SFT: GRPO
     with signals_as_interrupt(), make_launcher(cfg) as launcher:
-        preflight.check_run(cfg, launcher)
+        preflight.check_run(cfg, launcher, stage)
         handle = start_run(
             cfg, overrides=[f"reproduce:{run_id}"], launcher=launcher, tags=tags, stage=stage
         )

@@ -40,7 +40,6 @@ END_STATE = {
 # What a run outside a study must log to count as a result, by stage.
 RUN_OBJECTIVE = names.VAL_PREFIX + names.VAL_CORE_VARIABLE
 STAGE_OBJECTIVE = {"grpo": RUN_OBJECTIVE, "sft": "train/loss"}
-STAGE_COMMAND = {"grpo": "GRPO (run train, a study's trials)", "sft": "SFT (run sft)"}
 
 
 @dataclass
@@ -174,29 +173,6 @@ def default_run_name(cfg: DictConfig, stage: str = "grpo") -> str:
     return cfg.run_name or f"{cfg.template.name}-{shape}-s{cfg.seed}"
 
 
-def check_stage_data(cfg: DictConfig, stage: str) -> None:
-    """SFT trains on traces (``data.source=traces``), GRPO on anything else.
-
-    Raises:
-        ConfigError: naming ``data.source`` and the command that takes it.
-    """
-    from rmsweep.errors import ConfigError
-
-    if stage == "sft" and cfg.sft.traces:
-        raise ConfigError(
-            f"sft.traces={cfg.sft.traces!r} is a GRPO run's own SFT stage (run train, a study); "
-            "run sft reads its traces from data (data=traces_pairwise data.path=…)"
-        )
-    traces = cfg.data.source == "traces"
-    if traces != (stage == "sft"):
-        wanted = "traces" if stage == "sft" else "a source other than traces"
-        taker = STAGE_COMMAND["sft" if traces else "grpo"]
-        raise ConfigError(
-            f"data.source={cfg.data.source!r}: {STAGE_COMMAND[stage]} needs {wanted}; "
-            f"that data is for {taker}"
-        )
-
-
 def make_launcher(cfg: DictConfig) -> RayLauncher:
     """The launcher for the config's cluster (a local head on demand, or RAY_ADDRESS)."""
     from rmsweep.launch import RayLauncher
@@ -232,15 +208,15 @@ def start_run(
         (``killed`` on Ctrl-C) here, as no one else holds its id, and the error re-raised;
         bad inputs fail before any run exists.
     """
-    from rmsweep import record, sft, tracking
+    from rmsweep import record, sft, stages, tracking
 
-    check_stage_data(cfg, stage)  # a study's trial too (its space may swap the data)
+    stages.check_stage_data(cfg, stage)  # a study's trial too (its space may swap the data)
     inputs = record.prepare_inputs(cfg)
     traces = record.prepare_traces(cfg)  # a GRPO run's own SFT stage (sft.traces)
     if stage == "sft":
-        sft.check_data(cfg, inputs.data.train_path, inputs.data.val_path)
+        sft.check_data(cfg, inputs.data.train_path, inputs.data.val_path, inputs.model_path)
     elif traces is not None:
-        sft.check_data(cfg, traces.train_path, traces.val_path)
+        sft.check_data(cfg, traces.train_path, traces.val_path, inputs.model_path)
     client = tracking.tracking_client(cfg.tracking.uri)
     experiment_id = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_root)
     run_id = record.record(
@@ -258,8 +234,6 @@ def start_run(
     try:
         job_inputs = record.job_inputs(cfg, inputs, run_id)
         if traces is not None:
-            from rmsweep import stages
-
             sft_run_id = stages.record_sft_stage(client, experiment_id, cfg, inputs, traces, run_id)
             spec = stages.chained_job_spec(cfg, job_inputs, traces, sft_run_id)
         else:
@@ -295,10 +269,14 @@ def _submit(
 
     python = sys.executable if cfg.cluster.name == "local" else "python"
     env = sft.submit_env(cfg, inputs) if stage == "sft" else verl.submit_env(cfg, inputs)
+    # The SFT trainer is the job's own process: its GPU is the entrypoint's (GRPO's are
+    # veRL's placement groups, inside the job).
+    gpus = 1.0 if stage == "sft" and cfg.device.name == "gpu" else None
     return launcher.submit(
         verl.entrypoint(spec, python=python),
         env=env,
         metadata={names.JOB_METADATA_RUN_ID: inputs.run_id},
+        entrypoint_num_gpus=gpus,
     )
 
 
@@ -349,11 +327,11 @@ def train(
     Bad set-ups fail before the run exists (``preflight.check_run``); SIGTERM and SIGHUP
     take the Ctrl-C path: the job is stopped and the run ends KILLED with the signal's name.
     """
-    from rmsweep import preflight
+    from rmsweep import preflight, stages
     from rmsweep.signals import signals_as_interrupt
 
-    check_stage_data(cfg, stage)
+    stages.check_stage_data(cfg, stage)
     with signals_as_interrupt(), make_launcher(cfg) as launcher:
-        preflight.check_run(cfg, launcher)
+        preflight.check_run(cfg, launcher, stage)
         handle = start_run(cfg, overrides=overrides, launcher=launcher, stage=stage, tags=tags)
         return wait(handle, on_poll=on_poll)

@@ -24,10 +24,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rmsweep.errors import ConfigError
 from rmsweep.overrides import hydra_value
+from rmsweep.schema import SftConf
+from rmsweep.verl import EXTERNAL_MODULES_ENV, MODEL_SUBDIR, VERL_CHECKPOINT_SUBDIR
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -35,9 +37,6 @@ if TYPE_CHECKING:
     from rmsweep.verl import JobInputs, JobSpec
 
 SFT_MODULE = "verl.trainer.sft_trainer"
-EXTERNAL_MODULES_ENV = "VERL_USE_EXTERNAL_MODULES"  # modules veRL imports in every process
-VERL_CHECKPOINT_SUBDIR = "verl"  # veRL's own checkpoint folder, inside checkpoint_dir
-MODEL_SUBDIR = "model"  # the exported Hugging Face model, inside checkpoint_dir
 HF_SUBDIR = "huggingface"  # where veRL's SFT trainer saves it, inside global_step_<N>/
 DEVICES = ("cpu", "gpu")
 
@@ -52,11 +51,12 @@ class SFTSettings:
     sampler is seeded 0), so runs on the same data repeat exactly anyway.
     """
 
-    lr: float = 1e-5
-    train_batch_size: int = 32
-    micro_batch_size: int = 4
-    max_length: int = 2048
-    total_steps: int = 100
+    # The defaults are the config's (schema.SftConf): the tiny model's, on a CPU.
+    lr: float = SftConf.lr
+    train_batch_size: int = SftConf.train_batch_size
+    micro_batch_size: int = SftConf.micro_batch_size
+    max_length: int = SftConf.max_length
+    total_steps: int = SftConf.total_steps
     seed: int = 0
     device: str = "cpu"
 
@@ -269,16 +269,44 @@ def settings_of(cfg: DictConfig) -> SFTSettings:
     )
 
 
-def check_data(cfg: DictConfig, train_file: Path, val_file: Path) -> None:
-    """Before an SFT run exists: its settings are valid and each split fills a batch.
+def check_data(cfg: DictConfig, train_file: Path, val_file: Path, model_path: str) -> None:
+    """Before an SFT run exists: its settings are valid, it asks for one GPU at most, each
+    split fills a batch and every row fits ``sft.max_length`` tokens of the model's tokenizer
+    (veRL's SFT dataset fails on a longer one, mid-run).
 
     Raises:
-        ConfigError: a bad ``sft`` setting, or a split with fewer rows than a batch (names
-            the file and ``sft.train_batch_size``).
+        ConfigError: naming the setting, or the file and row.
     """
     settings = settings_of(cfg)
+    gpus = cfg.device.gpus_per_node * cfg.device.nnodes
+    if cfg.device.name == "gpu" and gpus != 1:
+        raise ConfigError(
+            f"SFT runs as one process on one GPU; device.gpus_per_node × device.nnodes is "
+            f"{gpus}: set both to 1 (multi-GPU SFT is not built yet)"
+        )
     for role, path in (("train", train_file), ("val", val_file)):
         _check_rows(role, Path(path), settings.train_batch_size)
+        _check_lengths(Path(path), model_path, settings.max_length)
+
+
+def _check_lengths(path: Path, model_path: str, max_length: int) -> None:
+    import pyarrow.parquet as pq
+    from transformers import AutoTokenizer
+
+    try:  # a hub name or a folder only the cluster has: veRL checks in the job
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+    except (OSError, ValueError):
+        return
+    tokenizer.model_max_length = 1 << 30  # measuring here, not truncating: no warning
+    rows = pq.read_table(path, columns=["messages"]).column("messages").to_pylist()
+    for i, messages in enumerate(rows):
+        encoded: Any = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)
+        length = len(encoded["input_ids"])
+        if length > max_length:
+            raise ConfigError(
+                f"{path}: row {i}: {length} tokens, more than sft.max_length={max_length} "
+                "(raise it, or drop the longest traces)"
+            )
 
 
 def job_spec(cfg: DictConfig, inputs: JobInputs) -> JobSpec:

@@ -1,4 +1,5 @@
-"""A GRPO run's own SFT stage (``sft.traces``): SFT on traces, then GRPO from that model.
+"""A run's stages: which data SFT and GRPO take, and a GRPO run's own SFT stage
+(``sft.traces``): SFT on traces, then GRPO from that model.
 
 Both stages run in the run's one Ray job (so a study trial stays one job, stopped, adopted and
 recovered as before). The SFT stage has its own MLflow run, nested under the GRPO run and
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rmsweep import names
+from rmsweep.errors import ConfigError
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -22,6 +24,35 @@ if TYPE_CHECKING:
     from rmsweep.data import PreparedData
     from rmsweep.record import Inputs
     from rmsweep.verl import JobInputs, JobSpec
+
+
+STAGE_COMMAND = {"grpo": "GRPO (run train, a study's trials)", "sft": "SFT (run sft)"}
+
+
+def check_stage_data(cfg: DictConfig, stage: str) -> None:
+    """SFT trains on traces (``data.source=traces``), GRPO on anything else.
+
+    Raises:
+        ConfigError: naming ``data.source`` and the command that takes it.
+    """
+    if stage == "sft" and cfg.sft.traces:
+        raise ConfigError(
+            f"sft.traces={cfg.sft.traces!r} is a GRPO run's own SFT stage (run train, a study); "
+            "run sft reads its traces from data (data=traces_pairwise data.path=…)"
+        )
+    if cfg.sft.traces and cfg.device.name == "gpu":
+        raise ConfigError(
+            "sft.traces on device=gpu: the SFT stage would run beside Ray's GPU accounting; "
+            "run `rmsweep run sft` first, then start from it with model.from_run=<its run id>"
+        )
+    traces = cfg.data.source == "traces"
+    if traces != (stage == "sft"):
+        wanted = "traces" if stage == "sft" else "a source other than traces"
+        taker = STAGE_COMMAND["sft" if traces else "grpo"]
+        raise ConfigError(
+            f"data.source={cfg.data.source!r}: {STAGE_COMMAND[stage]} needs {wanted}; "
+            f"that data is for {taker}"
+        )
 
 
 def record_sft_stage(
@@ -62,9 +93,9 @@ def record_sft_stage(
 
 def sft_model_dir(cfg: DictConfig, sft_run_id: str) -> Path:
     """Where the SFT stage's model is kept, and GRPO starts from."""
-    from rmsweep import sft
+    from rmsweep.verl import MODEL_SUBDIR
 
-    return Path(cfg.workdir) / "checkpoints" / sft_run_id / sft.MODEL_SUBDIR
+    return Path(cfg.workdir) / "checkpoints" / sft_run_id / MODEL_SUBDIR
 
 
 def chained_job_spec(

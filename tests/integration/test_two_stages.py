@@ -81,6 +81,9 @@ def test_the_sft_run_is_recorded_like_a_grpo_run(chain) -> None:
     assert all(math.isfinite(p.value) for p in losses)
     assert (Path(tags[names.TAG_CHECKPOINT]) / "config.json").is_file()
     assert f"model.from_run={sft.info.run_id}" in out  # the next stage's command is shown
+    # made_up_traces: every fifth trace picks the wrong answer and is dropped
+    assert (tags[names.TAG_TRACES_READ], tags[names.TAG_TRACES_KEPT]) == ("40", "32")
+    assert "trained on 32 of 40 traces" in out
 
 
 def test_the_grpo_run_starts_from_the_sft_model_and_names_its_lineage(chain) -> None:

@@ -78,3 +78,22 @@ def test_run_train_from_a_run_without_a_checkpoint_exits_2_and_logs_nothing(
     assert lines[0].startswith(f"error: model.from_run: run {parent} has no checkpoint"), lines
     after = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert len(after) == len(before)
+
+
+def test_a_checkpoint_changed_since_its_run_saved_it_is_refused(workdir: Path) -> None:
+    parent, model = parent_run(workdir)
+    weights = next(model.glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\x02")
+    with pytest.raises(CheckpointError, match=rf"run {parent}'s checkpoint .* changed since"):
+        prepare_inputs(compose([f"model.from_run={parent}"]))
+
+
+def test_a_parent_trained_on_another_template_is_noted_and_recorded(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    parent, _ = parent_run(workdir)
+    client = tracking_client(f"sqlite:///{workdir / 'mlflow.db'}")
+    client.set_tag(parent, names.TAG_TEMPLATE, "pointwise_rubric")
+    inputs = prepare_inputs(compose([f"model.from_run={parent}"]))  # template pointwise_plain
+    assert inputs.lineage[names.TAG_PARENT_STAGE + ".template"] == "pointwise_rubric"
+    assert "was trained on template 'pointwise_rubric'" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from rmsweep.cli import main
 from rmsweep.config import compose
 from rmsweep.errors import ConfigError
 from rmsweep.job import trainer_env
-from rmsweep.run import check_stage_data
+from rmsweep.stages import check_stage_data
 from rmsweep.verl import MAIN_PPO, JobInputs, JobSpec
 
 TRACES = ["data.source=traces", "data.task=pairwise", "template=pairwise_verdict"]
@@ -84,7 +84,7 @@ def test_too_few_rows_for_one_batch_is_refused_naming_the_file(tmp_path: Path) -
     cfg = compose([*TRACES, "data.path=t.jsonl", "sft.train_batch_size=8"])
     given = inputs(tmp_path, rows=4)
     with pytest.raises(ConfigError, match=r"train\.parquet has 4 rows, fewer than sft\.train_"):
-        sft.check_data(cfg, given.train_file, given.val_file)
+        sft.check_data(cfg, given.train_file, given.val_file, given.model_path)
 
 
 def test_a_study_of_grpo_trials_refuses_sft_data_before_it_opens_anything(tmp_path: Path) -> None:
@@ -146,3 +146,29 @@ def test_a_run_ending_during_its_sft_stage_ends_that_stage_too(
     assert client.get_run(stage).info.status == stage_state
     assert client.get_run(other).info.status == "RUNNING"  # only the run's own stage
     client.set_terminated(other)
+
+
+def test_a_trace_longer_than_max_length_is_refused_naming_the_row(tmp_path: Path) -> None:
+    from rmsweep.tiny_model import save_untrained
+
+    model = save_untrained(
+        tmp_path / "m", ["a made-up text to train a tokenizer on"], hidden_size=16
+    )
+    given = inputs(tmp_path, rows=4)
+    long = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "word " * 300}]
+    pd.DataFrame({"messages": [long] * 4}).to_parquet(given.val_file)
+    cfg = compose([*TRACES, "data.path=t.jsonl", "sft.train_batch_size=4", "sft.max_length=64"])
+    with pytest.raises(ConfigError, match=r"val\.parquet: row 0: \d+ tokens, more than sft\.max"):
+        sft.check_data(cfg, given.train_file, given.val_file, str(model))
+
+
+def test_sft_on_a_gpu_asks_for_one_gpu() -> None:
+    from rmsweep import preflight
+
+    cfg = compose([*TRACES, "data.path=t.jsonl", "device=gpu", "device.gpus_per_node=8"])
+    assert preflight.job_resources(cfg, "sft") == {"GPU": 1.0}
+    assert preflight.job_resources(cfg, "grpo") == {"GPU": 8.0}
+    with pytest.raises(ConfigError, match="SFT runs as one process on one GPU"):
+        sft.check_data(cfg, Path("t"), Path("v"), "m")
+    with pytest.raises(ConfigError, match="sft.traces on device=gpu"):
+        check_stage_data(compose(["device=gpu", "sft.traces=t.jsonl"]), "grpo")

@@ -134,7 +134,12 @@ def _print_result(
     else:
         shown = {"val/acc": metrics.get(names.metric_key("val/acc", cfg.data.name))}
     finals = "".join(f", final {k} {v:.3f}" for k, v in shown.items() if v is not None)
-    experiment_id = tracking_client(cfg.tracking.uri).get_run(run_id).info.experiment_id
+    run = tracking_client(cfg.tracking.uri).get_run(run_id)
+    experiment_id, tags = run.info.experiment_id, run.data.tags
+    if names.TAG_TRACES_READ in tags:
+        finals += (
+            f", trained on {tags[names.TAG_TRACES_KEPT]} of {tags[names.TAG_TRACES_READ]} traces"
+        )
     url = links.run_url(links.ui_base(cfg.tracking.uri), experiment_id, run_id)
     after = ""
     if stage == "sft" and state == "complete":
@@ -207,7 +212,7 @@ class RunProgress:
         if shown:
             parts.append(f"{'train/loss' if sft else 'val/acc'} {shown[-1][1]:.3f}")
         if not steps and status in (names.JOB_PENDING, names.JOB_RUNNING):
-            needs = preflight.job_resources(handle.cfg)
+            needs = preflight.job_resources(handle.cfg, handle.stage)
             if needs and time.monotonic() - self._cluster_read > RESOURCES_EVERY_S:
                 self._cluster_read = time.monotonic()
                 self._cluster = preflight.cluster_resources(handle.launcher, wait_s=0)

@@ -24,8 +24,6 @@ output is malformed, and dropping it silently would hide a broken generation run
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass
 from itertools import groupby
@@ -36,7 +34,7 @@ from reward_fns.parse import parse_verdict
 from rmsweep.data._layouts import SAMPLE_ROWS, describe, detect
 from rmsweep.data._pairs import to_pair
 from rmsweep.data._records import BadRows, PairItem, check_row, file_of, has_field, text_field
-from rmsweep.data._writer import file_digest
+from rmsweep.data._writer import write_table
 from rmsweep.errors import DataError
 from rmsweep.templates import render
 
@@ -192,20 +190,5 @@ def write_sft_parquet(rows: list[dict[str, Any]], path: Path) -> str:
         sha256 hex of the parquet file's bytes.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(pa.Table.from_pylist(rows, schema=_schema()), tmp)
-        digest = file_digest(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    sidecar = path.with_name(path.name + ".sha256")
-    partial = sidecar.with_name(sidecar.name + ".partial")
-    partial.write_text(f"{digest}  {path.name}\n")
-    os.replace(partial, sidecar)
-    return digest
+    return write_table(pa.Table.from_pylist(rows, schema=_schema()), path)

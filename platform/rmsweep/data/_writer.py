@@ -118,9 +118,14 @@ def write_parquet(rows: list[dict[str, Any]], task: str, path: Path) -> str:
         sha256 hex of the parquet file's bytes.
     """
     import pyarrow as pa
+
+    return write_table(pa.Table.from_pylist(rows, schema=_schema(task)), path)
+
+
+def write_table(table: Any, path: Path) -> str:
+    """Write a pyarrow table as ``write_parquet`` does; returns the file's sha256."""
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist(rows, schema=_schema(task))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)

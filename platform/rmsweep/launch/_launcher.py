@@ -160,6 +160,7 @@ class RayLauncher:
         submission_id: str | None = None,
         metadata: dict[str, str] | None = None,
         entrypoint_num_cpus: float | None = None,
+        entrypoint_num_gpus: float | None = None,
     ) -> str:
         """Submit ``entrypoint`` (a shell command) as a Ray job and return its job id.
 
@@ -170,6 +171,7 @@ class RayLauncher:
             submission_id: the job id to use (Ray makes one when None); must be new.
             metadata: string labels stored with the job.
             entrypoint_num_cpus: CPUs reserved for the entrypoint process itself.
+            entrypoint_num_gpus: GPUs reserved for it (a trainer that is the job's process).
 
         Returns:
             The job id (the submission id).
@@ -188,6 +190,7 @@ class RayLauncher:
                 runtime_env={"env_vars": dict(env)},
                 metadata=metadata,
                 entrypoint_num_cpus=entrypoint_num_cpus,
+                entrypoint_num_gpus=entrypoint_num_gpus,
             )
         except Exception as err:
             raise LaunchError(

@@ -3,8 +3,7 @@
 A study is created once (Optuna study + MLflow experiment + parent run, the spec stored in
 both); workers join it; ``resume`` continues it from what the two stores hold, first
 repairing every disagreement between them (``_doctor``), then adopting the trials of dead
-controllers (``_adopt``). The base config (``_base``) is composed once
-per process and handed to the runner.
+controllers (``_adopt``). The base config (``_base``) is composed once per process.
 """
 
 from __future__ import annotations
@@ -200,6 +199,7 @@ def resume_study(
     study = _load(name, rdb, spec)
     base = base_overrides(spec, overrides, name)
     cfg = compose_base(base, spec)
+    preflight.check_from_run(cfg)  # the model every trial starts from is still there
     mlflow = tracking_client(study.user_attrs.get(names.STUDY_TRACKING_URI, cfg.tracking.uri))
     parent = study.user_attrs.get(names.STUDY_PARENT_RUN)
     if not parent:  # its creator died before making the parent run

@@ -103,28 +103,32 @@ def record_trial_end(
     KILLED; ``tracking.finish_run``). The study controller is the only caller that ends a
     trial's run, after ``tell``."""
     from mlflow.entities import Metric
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import OperationalError
 
     from rmsweep.tracking import finish_run
 
-    for attempt in range(END_ATTEMPTS):
-        try:
-            if objectives:
-                now = int(time.time() * 1000)
-                metrics = [
-                    Metric(names.OBJECTIVE_PREFIX + k, float(v), now, 0)
-                    for k, v in objectives.items()
-                ]
-                mlflow.log_batch(run_id, metrics=metrics)
-            if reason:
-                mlflow.set_tag(run_id, names.TAG_REASON, reason[:4000])
-            finish_run(mlflow, run_id, state)
-            return
-        except Exception:
-            # Optuna has been told already: a store busy for a moment (a sqlite file a job
-            # being killed still writes to) must not leave the run RUNNING.
-            if attempt == END_ATTEMPTS - 1:
-                raise
-            time.sleep(0.5 * (attempt + 1))
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(names.OBJECTIVE_PREFIX + k, float(v), now, 0) for k, v in (objectives or {}).items()
+    ]
+    steps: list[Callable[[], object]] = []
+    if metrics:
+        steps.append(lambda: mlflow.log_batch(run_id, metrics=metrics))
+    if reason:
+        steps.append(lambda: mlflow.set_tag(run_id, names.TAG_REASON, reason[:4000]))
+    steps.append(lambda: finish_run(mlflow, run_id, state))
+    for step in steps:  # each once: a retried step does not log its values twice
+        for attempt in range(END_ATTEMPTS):
+            try:
+                step()
+                break
+            except (MlflowException, OperationalError):
+                # Optuna has been told already: a store busy for a moment (a sqlite file a
+                # job being killed still writes to) must not leave the run RUNNING.
+                if attempt == END_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
 
 
 def told_outcome(
