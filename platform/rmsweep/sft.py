@@ -238,7 +238,8 @@ def _check_rows(role: str, path: Path, batch_size: int) -> None:
     if rows < batch_size:
         raise ConfigError(
             f"sft {role} file {path} has {rows} rows, fewer than sft.train_batch_size="
-            f"{batch_size}: veRL drops incomplete batches, so it would {role} on none"
+            f"{batch_size}: veRL drops incomplete batches, so it would {role} on none "
+            "(data.n_val sets how many rows validation takes)"
         )
 
 
