@@ -82,16 +82,26 @@ def folder_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 2**20
 
 
+_digests: dict[tuple[object, ...], str] = {}  # this process's: a study hashes each model once
+
+
 def digest(model_dir: Path) -> str:
-    """sha256 of a model folder: every file's relative name and bytes, in name order."""
-    sha = hashlib.sha256()
+    """sha256 of a model folder: every file's relative name and bytes, in name order.
+
+    Remembered per process while no file's size or modification time changes (a study's
+    trials, and reproduce's check then run, start from the same multi-GB folder)."""
     root = Path(model_dir)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        sha.update(path.relative_to(root).as_posix().encode() + b"\0")
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(chunk)
-    return sha.hexdigest()
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    key = (str(root.resolve()), *((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _digests:
+        sha = hashlib.sha256()
+        for path in files:
+            sha.update(path.relative_to(root).as_posix().encode() + b"\0")
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    sha.update(chunk)
+        _digests[key] = sha.hexdigest()
+    return _digests[key]
 
 
 def record(client: MlflowClient, run_id: str, model_dir: Path, *, artifact_max_mb: float) -> bool:
