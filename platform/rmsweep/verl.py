@@ -194,7 +194,18 @@ def job_spec(cfg: DictConfig, inputs: JobInputs) -> JobSpec:
         model_dir=str(inputs.checkpoint_dir / MODEL_SUBDIR),
         artifact_max_mb=float(cfg.checkpoint.artifact_max_mb),
         eval=settings.to_dict() if settings.benches else None,
+        trainer_module=_main_ppo_module(cfg),
     )
+
+
+def _main_ppo_module(cfg: DictConfig) -> str:
+    """veRL's ``main_ppo``; on ``device=cpu`` the extension's, which runs veRL's task runner
+    in the driver instead of in one more process (``rmsweep.verl_cpu.main_ppo``)."""
+    if cfg.device.name == "cpu":
+        from rmsweep.verl_cpu import MAIN_PPO_MODULE
+
+        return MAIN_PPO_MODULE
+    return MAIN_PPO
 
 
 def entrypoint(spec: JobSpec, *, python: str | None = None) -> str:

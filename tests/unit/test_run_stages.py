@@ -15,6 +15,7 @@ from rmsweep.errors import ConfigError
 from rmsweep.job import trainer_env
 from rmsweep.stages import check_stage_data
 from rmsweep.verl import MAIN_PPO, JobInputs, JobSpec
+from rmsweep.verl_cpu import MAIN_PPO_MODULE
 
 TRACES = ["data.source=traces", "data.task=pairwise", "template=pairwise_verdict"]
 
@@ -117,7 +118,7 @@ def test_a_chained_job_trains_sft_into_its_own_run_then_grpo_from_its_model(
     assert traces is not None and traces.n_val == 4  # one batch held out
     given = inputs(tmp_path, rows=4)
     spec = stages.chained_job_spec(cfg, given, traces, "sft-run")
-    assert spec.trainer_module == MAIN_PPO and spec.before is not None
+    assert spec.trainer_module == MAIN_PPO_MODULE and spec.before is not None  # device=cpu
     first = JobSpec(**spec.before["spec"])
     assert first.trainer_module == sft.SFT_MODULE and first.eval is None
     assert spec.before["run_id"] == "sft-run" and spec.before["env"]["MLFLOW_RUN_ID"] == "sft-run"

@@ -6,6 +6,7 @@ fails here instead of being silently ignored by a training run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,17 @@ def test_overrides_compose_against_installed_verl(workdir: Path, tmp_path: Path,
     env = OmegaConf.to_container(composed.ray_kwargs.ray_init.runtime_env.env_vars)
     assert env["MLFLOW_RUN_ID"] == inputs.run_id
     assert env["MLFLOW_TRACKING_URI"] == inputs.tracking_uri
+
+
+@pytest.mark.parametrize(
+    ("device", "module"), [("cpu", "rmsweep.verl_cpu.main_ppo"), ("gpu", "verl.trainer.main_ppo")]
+)
+def test_cpu_jobs_run_verls_task_runner_in_the_driver(
+    workdir: Path, tmp_path: Path, device: str, module: str
+) -> None:
+    spec = verl.job_spec(compose([f"device={device}"]), _inputs(tmp_path))
+    assert spec.trainer_module == module
+    assert verl.JobSpec(**json.loads(spec.to_json())).trainer_module == module
 
 
 def test_native_thinking_sets_enable_thinking(workdir: Path, tmp_path: Path) -> None:

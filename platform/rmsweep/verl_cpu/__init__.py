@@ -18,9 +18,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-__all__ = ["DEVICES", "MODULE", "PLATFORM", "ROLLOUT", "cpu_env", "cpu_overrides", "register"]
+__all__ = [
+    "DEVICES",
+    "MAIN_PPO_MODULE",
+    "MODULE",
+    "PLATFORM",
+    "ROLLOUT",
+    "cpu_env",
+    "cpu_overrides",
+    "register",
+]
 
 MODULE = __name__  # what VERL_USE_EXTERNAL_MODULES must name
+MAIN_PPO_MODULE = f"{MODULE}.main_ppo"  # veRL's main_ppo, its task runner in the driver
 PLATFORM = "cpu"
 ROLLOUT = "hf"
 

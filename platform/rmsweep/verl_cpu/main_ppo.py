@@ -1,0 +1,71 @@
+"""veRL's ``main_ppo`` with its task runner in the driver's own process (``device=cpu``).
+
+``python -m rmsweep.verl_cpu.main_ppo <overrides>`` takes ``verl.trainer.main_ppo``'s command
+line and runs its ``main``, unchanged but for one thing: veRL starts a Ray actor only to run
+``TaskRunnerV1.run`` while the driver waits on it. On a host of two cores that actor is one
+more process importing veRL (≈5 CPU s of the trial's start-up); here the driver, which has
+veRL imported already, runs the same ``run`` itself. The actors it starts (workers, rollout
+server, TransferQueue, agent loops) are the same Ray actors as before.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+from omegaconf import DictConfig, OmegaConf
+
+from rmsweep.verl_cpu import register
+
+register()  # this process imported the package before veRL: nothing was registered then
+
+from verl.trainer import main_ppo  # noqa: E402
+from verl.trainer.constants_ppo import get_ppo_ray_runtime_env  # noqa: E402
+
+_ActorRunner = main_ppo.TaskRunnerV1
+
+
+class InProcessTaskRunner:
+    """Stands in for ``TaskRunnerV1`` in ``run_ppo``: ``.remote()`` builds it here, and
+    ``run.remote(config)`` runs the training in this process and returns a ready ref."""
+
+    def __init__(self) -> None:
+        self._runner = _ActorRunner.__ray_actor_class__()
+
+    @classmethod
+    def remote(cls) -> InProcessTaskRunner:
+        return cls()
+
+    @property
+    def run(self) -> _RunCall:
+        return _RunCall(self._runner)
+
+
+class _RunCall:
+    def __init__(self, runner: Any) -> None:
+        self._runner = runner
+
+    def remote(self, config: DictConfig) -> ray.ObjectRef:
+        _adopt_actor_env(config)
+        return ray.put(self._runner.run(config))
+
+
+def _adopt_actor_env(config: DictConfig) -> None:
+    """Give this process the variables veRL's actor would have had (its runtime_env)."""
+    env = OmegaConf.to_container(
+        OmegaConf.merge(
+            get_ppo_ray_runtime_env(config),
+            config.ray_kwargs.get("ray_init", {}).get("runtime_env", {}),
+        ),
+        resolve=True,
+    )
+    assert isinstance(env, dict)
+    values = {"TRANSFER_QUEUE_ENABLE": "1", **(env.get("env_vars") or {})}
+    for key, value in values.items():
+        os.environ.setdefault(str(key), str(value))
+
+
+if __name__ == "__main__":
+    main_ppo.TaskRunnerV1 = InProcessTaskRunner  # main() looks it up at call time
+    main_ppo.main()
