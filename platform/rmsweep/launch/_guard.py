@@ -3,10 +3,10 @@
 Usage: ``python _guard.py TEMP_DIR CMD...``. The launcher starts the local Ray head through
 this guard with a pipe on stdin. The pipe closes when the launcher lets go of the head
 (``close()``) or when the launcher's process dies for any reason, SIGKILL included. The guard
-then sends SIGTERM to the command, and once it has exited, ends every process that still
-carries ``RMSWEEP_RAY_HEAD=<basename of TEMP_DIR>`` in its environment (Ray leaves agents and
-job drivers behind when its head is torn down fast) and removes TEMP_DIR. It imports nothing
-from rmsweep, so it starts in milliseconds.
+then kills the command and every process that carries ``RMSWEEP_RAY_HEAD=<basename of
+TEMP_DIR>`` in its environment (Ray's daemons, workers, job supervisors and job drivers, and
+any Ray a job started inside itself), and removes TEMP_DIR. It imports nothing from rmsweep,
+so it starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -20,16 +20,42 @@ import threading
 import time
 
 OWNER_ENV = "RMSWEEP_RAY_HEAD"  # same name as rmsweep.launch._head.OWNER_ENV
-_GRACE_S = 30.0
 
 
-def _stop(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.terminate()
-    try:
-        child.wait(timeout=_GRACE_S)
-    except subprocess.TimeoutExpired:
-        child.kill()
+def _stop(child: subprocess.Popen[bytes], token: str) -> None:
+    """End the head at once: SIGKILL ``ray start`` and every process marked as the head's.
+
+    Nothing in a local head needs a graceful end (its state lives in memory; its owner has
+    read what it wanted), and Ray's own graceful stop takes seconds: it stops its daemons one
+    at a time, each with a second's grace. ``sweep`` still runs after, for stragglers.
+    """
+    # Ray's agents retitle themselves over their environment, so the marker alone misses them;
+    # the tree under `ray start` is read before any kill (orphans move to init and are lost).
+    for pid in [child.pid, *descendants(child.pid), *marked_pids(token)]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def descendants(root: int) -> list[int]:
+    """Pids of every live descendant of ``root``, from ``/proc/<pid>/stat``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, stack = [], [root]
+    while stack:
+        kids = children.get(stack.pop(), [])
+        found += kids
+        stack += kids
+    return found
 
 
 def marked_pids(token: str) -> list[int]:
@@ -49,26 +75,26 @@ def marked_pids(token: str) -> list[int]:
     return found
 
 
-def sweep(token: str) -> None:
-    """SIGTERM, then SIGKILL, every process marked with ``token``."""
-    for sig, patience_s in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
-        pids = marked_pids(token)
+def sweep(token: str, patience_s: float = 5.0) -> None:
+    """SIGKILL every process marked with ``token`` until none is left (or ``patience_s``)."""
+    deadline = time.monotonic() + patience_s
+    pids = marked_pids(token)
+    while pids:
         for pid in pids:
             try:
-                os.kill(pid, sig)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + patience_s
-        while pids and time.monotonic() < deadline:
-            time.sleep(0.1)
-            pids = marked_pids(token)
-        if not pids:
+        if time.monotonic() > deadline:
             return
+        time.sleep(0.05)
+        pids = marked_pids(token)
 
 
 def main(temp_dir: str, argv: list[str]) -> int:
     """Run ``argv`` until it exits or stdin closes, then sweep and remove ``temp_dir``."""
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    token = os.path.basename(temp_dir.rstrip("/"))
 
     def watch_stdin() -> None:
         try:
@@ -76,12 +102,14 @@ def main(temp_dir: str, argv: list[str]) -> int:
                 pass
         except OSError:
             pass
-        _stop(child)
+        _stop(child, token)
 
     threading.Thread(target=watch_stdin, daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=_stop, args=(child,)).start())
+    signal.signal(
+        signal.SIGTERM, lambda *_: threading.Thread(target=_stop, args=(child, token)).start()
+    )
     code = child.wait()
-    sweep(os.path.basename(temp_dir.rstrip("/")))
+    sweep(token)
     shutil.rmtree(temp_dir, ignore_errors=True)
     return code
 

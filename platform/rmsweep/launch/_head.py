@@ -253,20 +253,31 @@ class LocalHead:
         except subprocess.TimeoutExpired:
             self._guard.kill()
             self._guard.wait()
-        _, alive = psutil.wait_procs(procs, timeout=5)
-        # Whatever outlived the graceful path (or was started during it) is killed by pid.
+        alive = _wait_gone(procs, timeout_s=5)
+        # Whatever outlived the guard (or was started meanwhile) is killed by pid.
         alive += [p for p in self._remember() if p.pid != self._guard.pid and p not in alive]
         for proc in alive:
             try:
                 proc.kill()
             except psutil.NoSuchProcess:
                 pass
-        psutil.wait_procs(alive, timeout=5)
+        _wait_gone(alive, timeout_s=5)
         self._guard = None
         self._known.clear()
         self.dashboard_url = self.auth_token = None
         if self.temp_dir is not None:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> list[psutil.Process]:
+    """Wait until none of ``procs`` runs; the ones still running then. A zombie counts as
+    gone: killed daemons whose parent died are reaped by init, on its own schedule."""
+    deadline = time.monotonic() + timeout_s
+    alive = [p for p in procs if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+        alive = [p for p in alive if _alive(p)]
+    return alive
 
 
 def _alive(proc: psutil.Process) -> bool:
