@@ -217,6 +217,7 @@ def start_run(
         sft.check_data(cfg, inputs.data.train_path, inputs.data.val_path, inputs.model_path)
     elif traces is not None:
         sft.check_data(cfg, traces.train_path, traces.val_path, inputs.model_path)
+    launcher.start_in_background()  # a local head starts while the run is recorded
     client = tracking.tracking_client(cfg.tracking.uri)
     experiment_id = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_root)
     run_id = record.record(

@@ -102,6 +102,20 @@ def test_job_sees_env_and_logs_its_output(launcher: RayLauncher) -> None:
     assert set(seen) <= {"PENDING", "RUNNING", "SUCCEEDED"}
 
 
+def test_a_head_started_in_the_background_serves_the_first_submit(tmp_path: Path) -> None:
+    own = RayLauncher(None, workdir=tmp_path)
+    own.start_in_background()
+    job = own.submit(python_c("print('up')"), env={})  # waits for that start, starts no other
+    assert own.wait(job, poll_s=0.1) == "SUCCEEDED"
+    assert [p.name() for p in map(psutil.Process, own.owned_pids())].count("gcs_server") == 1
+    assert len(list((tmp_path / "ray").glob("*.log"))) == 1  # one head's console log
+    own.close()
+    own.start_in_background()  # a closed launcher: nothing starts, submit says why
+    with pytest.raises(LaunchError, match="closed"):
+        own.submit(python_c("print('up')"), env={})
+    assert own.owned_pids() == []
+
+
 def test_interrupt_while_waiting_stops_the_job(launcher: RayLauncher, tmp_path: Path) -> None:
     started = tmp_path / "started"
     job = launcher.submit(python_c(WAIT_FOREVER, str(started)), env={})

@@ -135,6 +135,20 @@ class RayLauncher:
         assert self.address is not None
         return self.address if self.address.startswith(("http://", "https://")) else None
 
+    def start_in_background(self) -> None:
+        """Begin starting the local head in a thread, so the caller's own work (recording the
+        run) overlaps its seconds of start-up; the first ``submit`` waits for it and reports
+        any failure. Does nothing for a remote cluster or a head already up."""
+        if self._head is None or self._head.running:
+            return
+        threading.Thread(target=self._start_quietly, name="rmsweep-ray-head", daemon=True).start()
+
+    def _start_quietly(self) -> None:
+        try:
+            self._client(start=True)
+        except LaunchError:
+            pass  # the next submit() tries again and raises it to its caller
+
     def _client(self, *, start: bool = False) -> JobSubmissionClient:
         with self._lock:
             if self._closed:
