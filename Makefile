@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 # Elsewhere, point TORCH_INDEX at https://download.pytorch.org/whl/cpu (or leave it empty).
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
+# Test processes: each test file runs whole in one of them (--dist loadfile: a module's shared
+# run is trained once). Two suit 2 cores: much of a Ray or veRL test is waiting. TEST_WORKERS=0
+# runs the suite in this process, one test at a time.
+TEST_WORKERS ?= 2
 
 .PHONY: setup demo test lint format bench clean
 
@@ -24,7 +28,7 @@ demo: setup
 	$(BIN)/rmsweep study compare quickstart
 
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .
