@@ -147,12 +147,18 @@ def test_a_job_waiting_for_busy_resources_says_what_it_waits_for(tmp_path: Path)
         queued = launcher.submit(f"{sys.executable} -c '{wait}'", env={}, entrypoint_num_cpus=1)
         started = time.monotonic()
         cluster = preflight.cluster_resources(launcher)
-        while cluster is None or not cluster.pending.get("CPU"):
-            assert time.monotonic() - started < 60, f"no waiting demand reported: {cluster}"
+        statuses = sorted(launcher.status(job) for job in (busy, queued))
+        # One holds the CPU, the other waits; Ray does not promise which one it placed first,
+        # and the job holding the CPU reads PENDING until its entrypoint has started.
+        while (
+            cluster is None or not cluster.pending.get("CPU") or statuses != ["PENDING", "RUNNING"]
+        ):
+            assert time.monotonic() - started < 60, (
+                f"no waiting demand reported: {cluster}, {statuses}"
+            )
             time.sleep(0.5)  # the autoscaler reports every few seconds
             cluster = preflight.cluster_resources(launcher, wait_s=0)
-        # One holds the CPU, the other waits; Ray does not promise which one it placed first.
-        assert sorted(launcher.status(job) for job in (busy, queued)) == ["PENDING", "RUNNING"]
+            statuses = sorted(launcher.status(job) for job in (busy, queued))
         assert preflight.waiting_for({"CPU": 1.0}, cluster) == (
             "waiting: the job needs 1 CPU; the cluster has 0 free (1 in all)"
         )
