@@ -88,7 +88,11 @@ PHASES: list[tuple[str, str, str]] = [
         "job process: Python, imports (torch, veRL), veRL's Hydra config",
         "job log: 'ray init kwargs' seen (≤0.1 s late)",
     ),
-    ("ray_started", "Ray start inside the job (ray.init address=local)", "Ray log stamp"),
+    (
+        "ray_started",
+        "Ray inside the job (ray.init: joins the local head, else starts a Ray)",
+        "Ray log stamp",
+    ),
     (
         "data_ready",
         "TaskRunner actor, TransferQueue, tokenizer, data loader",
@@ -134,7 +138,8 @@ PHASES: list[tuple[str, str, str]] = [
 # Markers read from the job's log: (marker, text in the line, use the line's own stamp).
 LOG_MARKERS = [
     ("ray_init_called", "ray init kwargs:", False),
-    ("ray_started", "Started a local Ray instance", True),
+    ("ray_started", "Started a local Ray instance", True),  # a private Ray (another cluster)
+    ("ray_started", "Connected to Ray cluster", True),  # CPU jobs on the local head
     ("data_ready", "Total training steps:", True),
     ("pool_ready", "worker group kwargs:", True),
     ("workers_spawned", "create worker group", True),

@@ -286,7 +286,8 @@ def cluster_resources(
 def job_resources(cfg: DictConfig, stage: str = "grpo") -> dict[str, float]:
     """The cluster resources a run's job asks for: a GPU job's GPUs (veRL places
     ``gpus_per_node × nnodes`` workers; the SFT trainer is one process on one GPU); a CPU job
-    runs its own Ray inside its entrypoint and takes none of the cluster's logical resources."""
+    asks for none: on the local head, which is sized for it, its veRL takes a logical GPU
+    (``rmsweep.verl_cpu.head_resources``); elsewhere it starts a Ray of its own."""
     if cfg.device.name != "gpu":
         return {}
     if stage == "sft":

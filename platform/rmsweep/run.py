@@ -173,10 +173,19 @@ def default_run_name(cfg: DictConfig, stage: str = "grpo") -> str:
     return cfg.run_name or f"{cfg.template.name}-{shape}-s{cfg.seed}"
 
 
-def make_launcher(cfg: DictConfig) -> RayLauncher:
-    """The launcher for the config's cluster (a local head on demand, or RAY_ADDRESS)."""
+def make_launcher(cfg: DictConfig, *, jobs_at_once: int = 1) -> RayLauncher:
+    """The launcher for the config's cluster (a local head on demand, or RAY_ADDRESS).
+
+    A local head for CPU jobs advertises the logical resources of ``jobs_at_once`` of them:
+    their veRL joins it (``rmsweep.verl.joins_local_head``) instead of starting a Ray each.
+    """
+    from rmsweep import verl
     from rmsweep.launch import RayLauncher
 
+    if verl.joins_local_head(cfg):
+        from rmsweep.verl_cpu import head_resources
+
+        return RayLauncher(None, workdir=Path(cfg.workdir), **head_resources(jobs_at_once))
     return RayLauncher(cfg.cluster.address, workdir=Path(cfg.workdir))
 
 

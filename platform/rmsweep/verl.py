@@ -155,8 +155,15 @@ def main_ppo_overrides(cfg: DictConfig, inputs: JobInputs) -> list[str]:
     if d.name == "cpu" or d.rollout == "hf":
         from rmsweep.verl_cpu import cpu_overrides
 
-        overrides.extend(cpu_overrides(device=d.name))
+        overrides.extend(cpu_overrides(device=d.name, private_ray=not joins_local_head(cfg)))
     return overrides
+
+
+def joins_local_head(cfg: DictConfig) -> bool:
+    """A CPU job on the local head that its launcher starts (``cluster.address`` null) runs its
+    veRL on that head's Ray, which the launcher sizes for it (``rmsweep.run.make_launcher``);
+    on any other cluster it starts a private Ray, with the logical resources it needs."""
+    return cfg.device.name == "cpu" and cfg.cluster.address is None
 
 
 MAIN_PPO = "verl.trainer.main_ppo"

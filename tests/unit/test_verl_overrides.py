@@ -79,6 +79,46 @@ def test_cpu_jobs_run_verls_task_runner_in_the_driver(
     assert verl.JobSpec(**json.loads(spec.to_json())).trainer_module == module
 
 
+@pytest.mark.parametrize(
+    ("overrides", "private"),
+    [
+        ([], False),  # cluster=local: the local head the launcher starts
+        (["cluster=ray", "cluster.address=http://127.0.0.1:8265"], True),
+        (["device=gpu", "model=qwen3_8b", "trainer=grpo_gpu"], False),
+    ],
+)
+def test_cpu_jobs_join_the_local_head_and_start_a_ray_elsewhere(
+    workdir: Path, tmp_path: Path, overrides: list[str], private: bool
+) -> None:
+    from rmsweep.verl_cpu import JOB_CPUS
+
+    cfg = compose(overrides)
+    ray_init = _compose_verl(verl.main_ppo_overrides(cfg, _inputs(tmp_path))).ray_kwargs.ray_init
+    assert (ray_init.get("address") == "local") is private
+    assert ray_init.num_cpus == (JOB_CPUS if private else None)
+    assert (ray_init.get("num_gpus") == 1) is private
+    assert verl.joins_local_head(cfg) is (cfg.device.name == "cpu" and not private)
+
+
+@pytest.mark.parametrize(("jobs", "cpus", "gpus"), [(1, 16, 1), (3, 48, 3)])
+def test_a_local_head_for_cpu_jobs_advertises_their_logical_resources(
+    workdir: Path, jobs: int, cpus: int, gpus: int
+) -> None:
+    from rmsweep.run import make_launcher
+
+    launcher = make_launcher(compose(["device=cpu"]), jobs_at_once=jobs)
+    try:
+        assert launcher._head is not None  # started on the first submit; nothing runs yet
+        assert (launcher._head.num_cpus, launcher._head.num_gpus) == (cpus, gpus)
+    finally:
+        launcher.close()
+    gpu = make_launcher(compose(["device=gpu", "model=qwen3_8b", "trainer=grpo_gpu"]))
+    try:
+        assert gpu._head is not None and gpu._head.num_gpus is None  # Ray detects real ones
+    finally:
+        gpu.close()
+
+
 def test_native_thinking_sets_enable_thinking(workdir: Path, tmp_path: Path) -> None:
     cfg = compose(["device=gpu", "model=qwen3_8b", "trainer=grpo_gpu", "template.thinking=true"])
     composed = _compose_verl(verl.main_ppo_overrides(cfg, _inputs(tmp_path)))

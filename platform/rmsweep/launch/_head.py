@@ -178,6 +178,10 @@ class LocalHead:
         env["RAY_AUTH_MODE"] = "token"
         env["RAY_AUTH_TOKEN"] = self.auth_token
         env["RAY_USAGE_STATS_ENABLED"] = "0"
+        # Ray would start an idle worker per CPU as the first driver connects: on a head
+        # advertising logical CPUs (CPU jobs' veRL joins it) most of a small host's CPU, for
+        # workers that no actor uses (each actor's runtime_env wants a fresh one).
+        env["RAY_prestart_worker_first_driver"] = "0"
         # No 30 s node drain on SIGTERM: nothing on our head outlives its owner.
         env["RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S"] = "0"
         # Job entrypoints say `python ...`: make that the interpreter we run under.

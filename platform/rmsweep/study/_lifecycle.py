@@ -316,6 +316,8 @@ def _run(
         trial_runner = runner(ctx, cfg, base)
     try:
         slots = parallel or ctx.spec.parallel or trial_runner.free_slots() or 1
+        if isinstance(trial_runner, VerlTrialRunner):
+            trial_runner.jobs_at_once = slots
         echo(f"study {ctx.name}: {slots} slot(s)")
         controller = Controller(ctx, trial_runner, parallel=slots, poll_s=poll_s, echo=echo)
         live = (

@@ -103,6 +103,9 @@ class VerlTrialRunner:
         self._base_cfg = base_cfg
         self._launcher = launcher
         self._owns_launcher = launcher is None
+        # Trials at once: a local head for CPU trials is sized for them (set before the first
+        # start; the study sets its slots).
+        self.jobs_at_once = 1
 
     @property
     def base_cfg(self) -> DictConfig:
@@ -115,10 +118,9 @@ class VerlTrialRunner:
     @property
     def launcher(self) -> Any:
         if self._launcher is None:
-            from rmsweep.launch import RayLauncher
+            from rmsweep.run import make_launcher
 
-            cfg = self.base_cfg
-            self._launcher = RayLauncher(cfg.cluster.address, workdir=cfg.workdir)
+            self._launcher = make_launcher(self.base_cfg, jobs_at_once=self.jobs_at_once)
         return self._launcher
 
     def start(
@@ -186,7 +188,8 @@ class VerlTrialRunner:
 
     def free_slots(self) -> int | None:
         """⌊free GPUs on the cluster ÷ GPUs one trial takes⌋ (0 when none fits now); 1 on cpu
-        (each CPU trial brings its own private Ray with a logical GPU)."""
+        (a CPU trial takes a logical GPU: of the local head, sized by ``jobs_at_once``, or of
+        the private Ray it starts on another cluster)."""
         from rmsweep.launch import gpu_slots
 
         cfg = self.base_cfg

@@ -26,6 +26,7 @@ __all__ = [
     "ROLLOUT",
     "cpu_env",
     "cpu_overrides",
+    "head_resources",
     "register",
 ]
 
@@ -33,6 +34,9 @@ MODULE = __name__  # what VERL_USE_EXTERNAL_MODULES must name
 MAIN_PPO_MODULE = f"{MODULE}.main_ppo"  # veRL's main_ppo, its task runner in the driver
 PLATFORM = "cpu"
 ROLLOUT = "hf"
+# Logical CPUs one CPU job reserves on its Ray: TransferQueue, agent-loop, router and rollout
+# actors each ask for one, more than a small host has cores; without them it waits forever.
+JOB_CPUS = 16
 
 AGENT_LOOPS_YAML = Path(__file__).with_name("agent_loops.yaml")
 ROUTER_YAML = Path(__file__).with_name("router.yaml")  # rmsweep.verl_cpu.router's plugin file
@@ -125,16 +129,28 @@ def cpu_env(device: str = "cpu") -> dict[str, str]:
     return env
 
 
-def cpu_overrides(device: str = "cpu") -> list[str]:
+def head_resources(jobs: int = 1) -> dict[str, int]:
+    """What a Ray head must advertise for ``jobs`` CPU jobs at once to join it
+    (``cpu_overrides(private_ray=False)``): per job, one logical GPU (veRL's resource pools ask
+    for one per worker; the ``cpu`` platform names Ray's ``GPU``) and :data:`JOB_CPUS` CPUs."""
+    jobs = max(1, jobs)
+    return {"num_cpus": JOB_CPUS * jobs, "num_gpus": jobs}
+
+
+def cpu_overrides(device: str = "cpu", *, private_ray: bool = True) -> list[str]:
     """Hydra overrides for ``verl.trainer.main_ppo`` that a CPU run needs (and nothing else).
 
     Data, model and trainer hyper-parameters are the caller's; these only make the job run
-    on a CPU host with a private local Ray. Keys absent from veRL's config use ``++`` (add
-    or override), so the caller may set them too.
+    on a CPU host. Keys absent from veRL's config use ``++`` (add or override), so the caller
+    may set them too.
 
     Args:
         device: ``"cpu"`` for everything a CPU run needs; ``"gpu"`` for only the ``hf``
             rollout's own overrides (a CUDA host without vLLM).
+        private_ray: the job starts a Ray of its own, with the logical resources it needs
+            (any cluster, or none). False: it joins the Ray it runs in (a Ray job's
+            ``RAY_ADDRESS``), whose head advertises :func:`head_resources`; that spares a
+            GCS, a raylet and their agents per job, ~3 s of start-up and ~1 s of shutdown.
 
     Raises:
         ConfigError: ``device`` is not ``"cpu"`` or ``"gpu"``.
@@ -157,23 +173,24 @@ def cpu_overrides(device: str = "cpu") -> list[str]:
     ]
     if device != "cpu":
         return rollout
+    own_ray = [
+        # veRL's resource pools ask Ray for one GPU per worker (use_gpu is hard-coded): give
+        # the private Ray one logical GPU that nothing touches, and logical CPUs.
+        "++ray_kwargs.ray_init.num_gpus=1",
+        f"ray_kwargs.ray_init.num_cpus={JOB_CPUS}",
+        # Start a private local Ray rather than joining whatever cluster is already running
+        # (a second job would otherwise join the first job's cluster).
+        "++ray_kwargs.ray_init.address=local",
+        # That private cluster needs no dashboard: saves ~1 GB and a dozen processes.
+        "++ray_kwargs.ray_init.include_dashboard=False",
+    ]
     return [
         # Match the platform's device name (else veRL warns "Requested device cuda ...").
         "trainer.device=cpu",
         # One worker on one logical GPU; the host has no real one.
         "trainer.nnodes=1",
         "trainer.n_gpus_per_node=1",
-        # veRL's resource pools ask Ray for one GPU per worker (use_gpu is hard-coded): give
-        # the local Ray one logical GPU that nothing touches.
-        "++ray_kwargs.ray_init.num_gpus=1",
-        # Logical CPUs: TransferQueue, agent-loop and reward actors each reserve one, more
-        # than a small host has cores; without them the job waits forever for resources.
-        "ray_kwargs.ray_init.num_cpus=16",
-        # Start a private local Ray rather than joining whatever cluster is already running
-        # (a second job would otherwise join the first job's cluster).
-        "++ray_kwargs.ray_init.address=local",
-        # That private cluster needs no dashboard: saves ~1 GB and a dozen processes.
-        "++ray_kwargs.ray_init.include_dashboard=False",
+        *(own_ray if private_ray else []),
         # TransferQueue defaults to 8 storage actors of 1 CPU each: one is plenty here.
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
         # Each agent-loop worker is a process with veRL loaded; the default 8 costs ~35 s of
