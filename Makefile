@@ -28,7 +28,7 @@ demo: setup
 	$(BIN)/rmsweep study compare quickstart
 
 test: setup lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: setup
 	$(BIN)/ruff check .

@@ -119,6 +119,20 @@ def test_a_local_head_for_cpu_jobs_advertises_their_logical_resources(
         gpu.close()
 
 
+@pytest.mark.parametrize(("parallel", "gpus"), [(None, 1), (3, 3)])
+def test_a_cpu_study_sizes_its_local_head_for_its_slots(
+    workdir: Path, parallel: int | None, gpus: int
+) -> None:
+    from rmsweep.study._runner import VerlTrialRunner, study_slots
+
+    runner = VerlTrialRunner(["device=cpu"])
+    try:
+        assert study_slots(runner, parallel) == gpus  # cpu: 1 slot unless the spec says
+        assert runner.launcher._head.num_gpus == gpus  # not started: sized only
+    finally:
+        runner.close()
+
+
 def test_native_thinking_sets_enable_thinking(workdir: Path, tmp_path: Path) -> None:
     cfg = compose(["device=gpu", "model=qwen3_8b", "trainer=grpo_gpu", "template.thinking=true"])
     composed = _compose_verl(verl.main_ppo_overrides(cfg, _inputs(tmp_path)))

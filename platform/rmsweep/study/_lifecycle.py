@@ -24,7 +24,7 @@ from rmsweep.study._context import Event, StudyContext
 from rmsweep.study._controller import Controller
 from rmsweep.study._doctor import repair_on_resume
 from rmsweep.study._progress import LiveTable
-from rmsweep.study._runner import TrialRunner, VerlTrialRunner
+from rmsweep.study._runner import TrialRunner, VerlTrialRunner, study_slots
 from rmsweep.study._spec import StudySpec
 from rmsweep.study._storage import (
     default_storage_url,
@@ -315,9 +315,7 @@ def _run(
     else:
         trial_runner = runner(ctx, cfg, base)
     try:
-        slots = parallel or ctx.spec.parallel or trial_runner.free_slots() or 1
-        if isinstance(trial_runner, VerlTrialRunner):
-            trial_runner.jobs_at_once = slots
+        slots = study_slots(trial_runner, parallel or ctx.spec.parallel)
         echo(f"study {ctx.name}: {slots} slot(s)")
         controller = Controller(ctx, trial_runner, parallel=slots, poll_s=poll_s, echo=echo)
         live = (

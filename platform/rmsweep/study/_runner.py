@@ -250,3 +250,12 @@ def cluster_resources(launcher: Any) -> dict[str, float]:
     raise LaunchError(
         f"could not read the cluster's free resources (probe job {status}): {logs[-300:]}"
     )
+
+
+def study_slots(runner: TrialRunner, parallel: int | None) -> int:
+    """Trials at once: ``parallel`` if given, else what the runner's cluster has free (≥ 1).
+    A production runner sizes its local head for them (``VerlTrialRunner.jobs_at_once``)."""
+    slots = parallel or runner.free_slots() or 1
+    if isinstance(runner, VerlTrialRunner):
+        runner.jobs_at_once = slots
+    return slots
