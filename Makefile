@@ -11,6 +11,10 @@ TORCH_INDEX ?=
 # run is trained once). Two suit 2 cores: much of a Ray or veRL test is waiting. TEST_WORKERS=0
 # runs the suite in this process, one test at a time.
 TEST_WORKERS ?= 2
+# torch/OpenMP threads per test process and per test job process (tests/conftest.py passes it on
+# as device.threads). Two test processes at 2 threads each on 2 cores spin-wait on each other:
+# two tiny-model builds at once took 129 s each at 2 threads, 56 s at 1.
+TEST_THREADS ?= 1
 
 .PHONY: setup demo test lint format bench clean
 
@@ -28,7 +32,7 @@ demo: setup
 	$(BIN)/rmsweep study compare quickstart
 
 test: setup lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
+	OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
 
 lint: setup
 	$(BIN)/ruff check .

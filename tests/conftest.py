@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 import uuid
@@ -132,9 +133,15 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+# The torch threads of a test's veRL job processes follow the test process's OMP_NUM_THREADS
+# (`make test` sets 1: two test processes on two cores at 2 threads each spin-wait on each
+# other); unset, the jobs keep device=cpu's default.
+_THREADS = os.environ.get("OMP_NUM_THREADS")
+JOB_THREADS = (f"device.threads={_THREADS}",) if _THREADS else ()
 # A training run small enough for CI, big enough to have train steps and two validations:
 # the integration tests add only what they vary (Hydra: the last override of a key wins).
 SMALL_RUN = (
+    *JOB_THREADS,
     "trainer.total_steps=3",
     "trainer.test_freq=2",
     "trainer.train_batch_size=8",

@@ -15,12 +15,14 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from conftest import JOB_THREADS
 from integration.test_run_train import rmsweep
 from integration.test_sft_cpu import made_up_traces
 
 from rmsweep import names
 
 SFT = (
+    *JOB_THREADS,
     "sft.total_steps=3",
     "sft.train_batch_size=4",
     "sft.micro_batch_size=4",
@@ -29,6 +31,7 @@ SFT = (
     "checkpoint.artifact_max_mb=0",
 )
 GRPO = (
+    *JOB_THREADS,
     "trainer.total_steps=2",
     "trainer.test_freq=2",
     "trainer.train_batch_size=8",
