@@ -194,10 +194,10 @@ def cpu_overrides(device: str = "cpu", *, private_ray: bool = True) -> list[str]
         # TransferQueue defaults to 8 storage actors of 1 CPU each: one is plenty here.
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
         # Each agent-loop worker is a process with veRL loaded; the default 8 costs ~35 s of
-        # start-up and several GB. Its per-sample Python, not the model, bounds generation
-        # on the tiny model: two workers halve it for ~5 s more start-up; the server batches
-        # the requests of both. Samples are seeded by id, so the count changes no result.
-        "actor_rollout_ref.rollout.agent.num_workers=2",
+        # start-up and several GB. One does: a second one cost 8 CPU s a trial and saved no
+        # step time (benchmarks/trial_phases.py, 2 cores). Samples are seeded by id, so the
+        # count changes no result.
+        "actor_rollout_ref.rollout.agent.num_workers=1",
         # With one rollout replica, agent-loop workers ask the load balancer once and score
         # rule-based rewards in their own process: no Ray round trips per sample
         # (rmsweep.verl_cpu.agent_manager). veRL's config has no such key: `++`.
