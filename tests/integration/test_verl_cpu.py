@@ -470,9 +470,11 @@ def test_grpo_job_runs_on_cpu(first_job: tuple[subprocess.CompletedProcess, Path
     pattern = r"hf rollout server 0: \d+ requests in \d+ batch\(es\), largest (\d+)"
     batches = [int(m) for m in re.findall(pattern, proc.stdout)]
     assert batches and max(batches) > 1, "no batched generation reported"
-    # Rewards are scored in the agent-loop workers (no reward-loop actor is started), and
-    # TransferQueue runs within the host's cores (no warning on every put and get).
+    # Rewards are scored by the agent-loop worker, which runs in veRL's driver (no reward-loop
+    # or agent-loop actor is started; the latter prints as it starts), and TransferQueue runs
+    # within the host's cores (no warning on every put and get).
     assert "RewardLoopWorker pid=" not in proc.stdout + proc.stderr
+    assert "AgentLoopWorker pid=" not in proc.stdout + proc.stderr
     assert "should not exceed total physical CPU cores" not in proc.stdout + proc.stderr
     print("step timings:", {s: steps[s].get("timing_s/step") for s in (1, 2, 3)})
 

@@ -193,14 +193,12 @@ def cpu_overrides(device: str = "cpu", *, private_ray: bool = True) -> list[str]
         *(own_ray if private_ray else []),
         # TransferQueue defaults to 8 storage actors of 1 CPU each: one is plenty here.
         "transfer_queue.backend.SimpleStorage.num_data_storage_units=1",
-        # Each agent-loop worker is a process with veRL loaded; the default 8 costs ~35 s of
-        # start-up and several GB. One does: a second one cost 8 CPU s a trial and saved no
-        # step time (benchmarks/trial_phases.py, 2 cores). Samples are seeded by id, so the
-        # count changes no result.
+        # One agent-loop worker (the default 8 cost ~35 s of start-up), run in veRL's driver
+        # process, asking the load balancer once and scoring rule-based rewards itself: no
+        # agent-loop process, no Ray round trips per sample (rmsweep.verl_cpu.agent_manager).
+        # Samples are seeded by id, so the count changes no result. veRL's config has no
+        # manager-class key: `++`.
         "actor_rollout_ref.rollout.agent.num_workers=1",
-        # With one rollout replica, agent-loop workers ask the load balancer once and score
-        # rule-based rewards in their own process: no Ray round trips per sample
-        # (rmsweep.verl_cpu.agent_manager). veRL's config has no such key: `++`.
         "++actor_rollout_ref.rollout.agent.agent_loop_manager_class="
         f"{MODULE}.agent_manager.OneReplicaAgentLoopManager",
         # ... so the load balancer barely works: a plain-Python one (rmsweep.verl_cpu.router)

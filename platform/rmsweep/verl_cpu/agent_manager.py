@@ -1,4 +1,5 @@
-"""veRL's agent-loop manager for one CPU rollout replica: no per-sample Ray calls it can skip.
+"""veRL's agent-loop manager for one CPU rollout replica: no agent-loop process, no per-sample
+Ray calls it can skip.
 
 veRL's agent-loop worker makes, for every sample, a Ray call to its load balancer (which
 server?), a release call after, and a call to a reward-loop worker (score the response).
@@ -8,6 +9,11 @@ never changes, and a rule-based reward is a plain function: this manager's worke
 balancer once and score in their own process, with veRL's own ``RewardLoopWorker`` code, so
 the scores are the ones the reward-loop actor would give.
 
+Its one worker is not a Ray actor either: it runs in the manager's own process (veRL's driver,
+which has imported everything the worker needs), on an event loop of its own thread. A worker
+actor is one more process importing torch and veRL, and veRL starts it only after the trainer
+and the rollout server are up, so the step-0 validation waited ≈9 s for it on two cores.
+
 Selected for ``device=cpu`` by :func:`rmsweep.verl_cpu.cpu_overrides`
 (``actor_rollout_ref.rollout.agent.agent_loop_manager_class``).
 """
@@ -15,10 +21,11 @@ Selected for ``device=cpu`` by :func:`rmsweep.verl_cpu.cpu_overrides`
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import numpy as np
-import ray
 
 from rmsweep.verl_cpu import register
 
@@ -29,6 +36,8 @@ register()
 from verl.experimental.reward_loop.reward_loop import RewardLoopWorker  # noqa: E402
 from verl.trainer.ppo.v1.agent_loop_tq import AgentLoopManagerTQ, AgentLoopWorkerTQ  # noqa: E402
 from verl.workers.rollout.llm_server import LLMServerClient  # noqa: E402
+
+_T = TypeVar("_T")
 
 
 class OneServerClient(LLMServerClient):
@@ -112,8 +121,29 @@ class OneReplicaAgentLoopWorker(AgentLoopWorkerTQ.__ray_actor_class__):  # type:
 
 
 class OneReplicaAgentLoopManager(AgentLoopManagerTQ):
-    """veRL's TransferQueue agent-loop manager whose workers are :class:`OneReplicaAgentLoopWorker`."""
+    """veRL's TransferQueue agent-loop manager with one :class:`OneReplicaAgentLoopWorker`,
+    run in this process on an event loop of its own thread."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.agent_loop_workers_class = ray.remote(OneReplicaAgentLoopWorker)
+    _loop: asyncio.AbstractEventLoop
+    _worker: OneReplicaAgentLoopWorker
+
+    async def _init_agent_loop_workers(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, name="agent-loop", daemon=True).start()
+        self._worker = self._on_loop(self._build_worker())
+        self.agent_loop_workers = [self._worker]
+
+    async def _build_worker(self) -> OneReplicaAgentLoopWorker:
+        """Built on the worker's loop: what it creates there (futures, sockets) belongs to it."""
+        return OneReplicaAgentLoopWorker(
+            self.config, self.llm_client, self.teacher_client, self.reward_loop_worker_handles
+        )
+
+    def _on_loop(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def generate_sequences(self, prompts: Any) -> None:
+        """Hand the batch to the worker, which starts its agent loops and returns (veRL's
+        contract: results reach the trainer through TransferQueue). The worker edits the
+        batch it gets (``validate``, ``agent_name``): it gets a copy, as over Ray."""
+        self._on_loop(self._worker.generate_sequences(prompts.copy()))

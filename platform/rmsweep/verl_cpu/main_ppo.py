@@ -5,7 +5,8 @@ line and runs its ``main``, unchanged but for one thing: veRL starts a Ray actor
 ``TaskRunnerV1.run`` while the driver waits on it. On a host of two cores that actor is one
 more process importing veRL (≈5 CPU s of the trial's start-up); here the driver, which has
 veRL imported already, runs the same ``run`` itself. The actors it starts (workers, rollout
-server, TransferQueue, agent loops) are the same Ray actors as before. Once training has
+server, TransferQueue) are the same Ray actors as before; the rollout server starts first
+(:func:`rmsweep.verl_cpu.rollout.start_server_early`). Once training has
 ended well, the process stops its Ray and exits without the interpreter's slow teardown.
 """
 
@@ -23,6 +24,8 @@ register()  # this process imported the package before veRL: nothing was registe
 
 from verl.trainer import main_ppo  # noqa: E402
 from verl.trainer.constants_ppo import get_ppo_ray_runtime_env  # noqa: E402
+
+from rmsweep.verl_cpu.rollout import start_server_early  # noqa: E402
 
 _ActorRunner: Any = main_ppo.TaskRunnerV1
 
@@ -49,6 +52,7 @@ class _RunCall:
 
     def remote(self, config: DictConfig) -> ray.ObjectRef[Any]:
         _adopt_actor_env(config)
+        start_server_early(config)
         return ray.put(self._runner.run(config))
 
 

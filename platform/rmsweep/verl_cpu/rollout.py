@@ -1,5 +1,6 @@
 """veRL-side classes of the ``hf`` rollout: the replica that starts the server, and the
-worker-side adapter that syncs the trainer's weights into it."""
+worker-side adapter that syncs the trainer's weights into it; and :func:`start_server_early`,
+which starts a one-replica run's server while veRL still builds the trainer."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from typing import Any
 import ray
 import torch
 from verl.workers.rollout.base import BaseRollout
-from verl.workers.rollout.replica import RolloutReplica
+from verl.workers.rollout.replica import CONTROL_METHOD_CONCURRENCY, RolloutReplica
 
 from rmsweep.verl_cpu.rollout_server import HFRolloutServer
 
 ROLLOUT_NAME = "hf"
+
+# Servers started by start_server_early, by actor name, until their replica adopts them.
+_early_servers: dict[str, Any] = {}
 
 
 def server_actor_name(replica_rank: int, kind: str = "", suffix: str = "") -> str:
@@ -37,7 +41,6 @@ class HFReplica(RolloutReplica):
     """One ``hf`` server per replica, placed on the node of the replica's first worker."""
 
     async def launch_servers(self) -> None:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
         from verl.plugin.platform import get_platform
 
         if self.world_size != 1:
@@ -58,19 +61,9 @@ class HFReplica(RolloutReplica):
 
         kind = "reward" if self.is_reward_model else "teacher" if self.is_teacher_model else ""
         name = server_actor_name(self.replica_rank, kind, self.name_suffix)
-        server = (
-            ray.remote(HFRolloutServer)
-            .options(
-                name=name,
-                num_cpus=0,
-                max_concurrency=self.max_concurrency,
-                scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node_id, soft=False),
-                runtime_env={"env_vars": env_vars},
-            )
-            .remote(
-                config=self.config, model_config=self.model_config, replica_rank=self.replica_rank
-            )
-        )
+        server = _early_servers.pop(name, None) or _server_actor(
+            name, node_id, env_vars, self.max_concurrency
+        ).remote(config=self.config, model_config=self.model_config, replica_rank=self.replica_rank)
         await server.wake_up.remote()  # surfaces a failed model load here, not at first use
         self.servers = [server]
         self._server_handle = server
@@ -80,6 +73,47 @@ class HFReplica(RolloutReplica):
         from verl.utils.device import get_device_name
 
         return get_device_name() != "cpu"
+
+
+def _server_actor(name: str, node_id: str, env_vars: dict[str, str], max_concurrency: int) -> Any:
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return ray.remote(HFRolloutServer).options(
+        name=name,
+        num_cpus=0,
+        max_concurrency=max_concurrency,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=node_id, soft=False),
+        runtime_env={"env_vars": env_vars},
+    )
+
+
+def start_server_early(config: Any) -> None:
+    """Start the rollout server of a one-replica ``hf`` run on a one-node CPU cluster now.
+
+    veRL starts it only once the trainer's worker has loaded its model, one after the other;
+    started here it loads next to that worker (its own process and imports, ≈6 s on two
+    cores) and :class:`HFReplica` adopts it: the same actor, name, options and arguments.
+    Anything else (more replicas, more nodes, accelerators) is left to the replica.
+    """
+    from verl.utils.config import omega_conf_to_dataclass
+
+    rollout, trainer = config.actor_rollout_ref.rollout, config.trainer
+    nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
+    if (
+        rollout.name != ROLLOUT_NAME
+        or trainer.device != "cpu"
+        or trainer.nnodes * trainer.n_gpus_per_node != 1
+        or not config.actor_rollout_ref.get("hybrid_engine", True)
+        or len(nodes) != 1
+    ):
+        return
+    rollout_config = omega_conf_to_dataclass(rollout)  # as RolloutReplica.__init__ does
+    # RolloutReplica.max_concurrency, which needs a replica
+    max_concurrency = max(1000, rollout_config.max_num_seqs + CONTROL_METHOD_CONCURRENCY)
+    name = server_actor_name(0)
+    _early_servers[name] = _server_actor(name, nodes[0], {}, max_concurrency).remote(
+        config=rollout_config, model_config=config.actor_rollout_ref.model, replica_rank=0
+    )
 
 
 class HFServerAdapter(BaseRollout):
