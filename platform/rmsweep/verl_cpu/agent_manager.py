@@ -21,6 +21,7 @@ Selected for ``device=cpu`` by :func:`rmsweep.verl_cpu.cpu_overrides`
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -128,6 +129,9 @@ class OneReplicaAgentLoopManager(AgentLoopManagerTQ):
     _worker: OneReplicaAgentLoopWorker
 
     async def _init_agent_loop_workers(self) -> None:
+        # veRL builds a token builder per sample and logs it at INFO (two lines a sample); in
+        # the driver veRL's loggers log INFO, in a worker actor they did not.
+        logging.getLogger("verl.utils.tokenizer.continuous_token_wiring").setLevel(logging.WARNING)
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="agent-loop", daemon=True).start()
         self._worker = self._on_loop(self._build_worker())
