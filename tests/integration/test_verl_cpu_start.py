@@ -77,3 +77,18 @@ def test_nothing_starts_early_for_more_than_one_replica(local_ray, tmp_path: Pat
     start_server_early(_config(model, "trainer.n_gpus_per_node=2"))
     with pytest.raises(ValueError):
         local_ray.get_actor(server_actor_name(0))
+
+
+def test_the_driver_opens_the_mlflow_store_while_it_waits(tmp_path: Path, monkeypatch) -> None:
+    from omegaconf import OmegaConf
+
+    from rmsweep.verl_cpu.main_ppo import _warm_up_tracking
+
+    db = tmp_path / "mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    assert _warm_up_tracking(OmegaConf.create({"trainer": {"logger": ["console"]}})) is None
+
+    warm_up = _warm_up_tracking(OmegaConf.create({"trainer": {"logger": ["console", "mlflow"]}}))
+    assert warm_up is not None
+    warm_up.join(timeout=120)
+    assert db.exists()  # the store was built (its tables created) before veRL's tracker asks

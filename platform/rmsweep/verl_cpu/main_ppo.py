@@ -13,6 +13,7 @@ ended well, the process stops its Ray and exits without the interpreter's slow t
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import ray
@@ -53,6 +54,7 @@ class _RunCall:
     def remote(self, config: DictConfig) -> ray.ObjectRef[Any]:
         _adopt_actor_env(config)
         start_server_early(config)
+        _warm_up_tracking(config)
         return ray.put(self._runner.run(config))
 
 
@@ -69,6 +71,25 @@ def _adopt_actor_env(config: DictConfig) -> None:
     values = {"TRANSFER_QUEUE_ENABLE": "1", **(env.get("env_vars") or {})}
     for key, value in values.items():
         os.environ.setdefault(str(key), str(value))
+
+
+def _warm_up_tracking(config: DictConfig) -> threading.Thread | None:
+    """Import MLflow and open its store in the background: veRL's tracker needs them after the
+    trainer's worker is up, and until then this process mostly waits on Ray."""
+    if "mlflow" not in (config.trainer.get("logger") or []):
+        return None
+
+    def warm_up() -> None:
+        try:
+            import mlflow
+
+            mlflow.MlflowClient().search_experiments(max_results=1)  # builds the cached store
+        except Exception:  # noqa: BLE001 - veRL's tracker meets and reports the same failure
+            pass
+
+    thread = threading.Thread(target=warm_up, name="mlflow-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _exit_now() -> None:
