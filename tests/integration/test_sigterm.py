@@ -119,9 +119,12 @@ def assert_killed(client: MlflowClient, run_id: str, jobs: list[psutil.Process],
 
 @pytest.fixture(scope="module")
 def stopped_train(new_home, small_run: list[str]):
-    """``rmsweep run train`` stopped with SIGTERM once its job runs."""
+    """``rmsweep run train`` stopped with SIGTERM once its job runs.
+
+    Its 200 steps are never run: they make it, and its reproduce, last far longer than the
+    signal takes to arrive (a 3-step reproduce once finished first: exit 0, not 130)."""
     home = new_home("sigterm")
-    proc = start(["run", "train", *small_run], cli_env(home))
+    proc = start(["run", "train", *small_run, "trainer.total_steps=200"], cli_env(home))
     db = home / "mlflow.db"
     run_id = poll(lambda: run_with_job(db), 900, "a run with a submitted job", proc)
     jobs = poll(lambda: job_processes(run_id), 300, "the job's processes", proc)

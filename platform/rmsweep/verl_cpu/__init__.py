@@ -204,7 +204,7 @@ def cpu_overrides(device: str = "cpu", *, private_ray: bool = True) -> list[str]
         # ... so the load balancer barely works: a plain-Python one (rmsweep.verl_cpu.router)
         # spares the start-up a process importing veRL.
         f"actor_rollout_ref.rollout.router_config_path='{ROUTER_YAML}'",
-        # No reward-loop workers (default 8): the agent-loop worker scores in its own process.
+        # No reward-loop workers (default 8): the agent-loop worker scores rewards itself.
         "reward.num_workers=0",
         # No DataLoader worker processes (default 8).
         "data.dataloader_num_workers=0",
