@@ -1,4 +1,5 @@
-"""The order a CPU trial starts in: the hf rollout server before the trainer's worker.
+"""The order a CPU trial starts in: the hf rollout server before the trainer's worker, and
+MLflow's store opened while veRL's driver waits.
 
 ``start_server_early`` starts a one-replica run's server as soon as veRL's driver has Ray;
 the replica veRL builds later adopts that very actor instead of starting a second one. Runs

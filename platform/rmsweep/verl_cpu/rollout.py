@@ -11,7 +11,7 @@ from typing import Any
 import ray
 import torch
 from verl.workers.rollout.base import BaseRollout
-from verl.workers.rollout.replica import CONTROL_METHOD_CONCURRENCY, RolloutReplica
+from verl.workers.rollout.replica import RolloutReplica
 
 from rmsweep.verl_cpu.rollout_server import HFRolloutServer
 
@@ -95,8 +95,6 @@ def start_server_early(config: Any) -> None:
     cores) and :class:`HFReplica` adopts it: the same actor, name, options and arguments.
     Anything else (more replicas, more nodes, accelerators) is left to the replica.
     """
-    from verl.utils.config import omega_conf_to_dataclass
-
     rollout, trainer = config.actor_rollout_ref.rollout, config.trainer
     nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]
     if (
@@ -107,12 +105,16 @@ def start_server_early(config: Any) -> None:
         or len(nodes) != 1
     ):
         return
-    rollout_config = omega_conf_to_dataclass(rollout)  # as RolloutReplica.__init__ does
-    # RolloutReplica.max_concurrency, which needs a replica
-    max_concurrency = max(1000, rollout_config.max_num_seqs + CONTROL_METHOD_CONCURRENCY)
+    # the replica veRL will build, for the arguments and options it will start its server with
+    replica = HFReplica(
+        replica_rank=0,
+        config=rollout,
+        model_config=config.actor_rollout_ref.model,
+        gpus_per_node=trainer.n_gpus_per_node,
+    )
     name = server_actor_name(0)
-    _early_servers[name] = _server_actor(name, nodes[0], {}, max_concurrency).remote(
-        config=rollout_config, model_config=config.actor_rollout_ref.model, replica_rank=0
+    _early_servers[name] = _server_actor(name, nodes[0], {}, replica.max_concurrency).remote(
+        config=replica.config, model_config=replica.model_config, replica_rank=0
     )
 
 
