@@ -174,3 +174,27 @@ def test_the_cpu_router_balances_without_importing_verl(local_ray) -> None:
     router.remove_servers.remote([first])
     assert local_ray.get(router.get_all_servers.remote()) == [second]
     assert not local_ray.get(router.__ray_call__.remote(lambda _self: "verl" in sys.modules))
+
+
+def test_the_worker_builds_plain_agent_loops_by_their_class() -> None:
+    """An agent loop listed by class alone (ours, in agent_loops.yaml) is built by calling the
+    class; one listed with arguments still goes through Hydra, which passes them on."""
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+    from verl.experimental.agent_loop.agent_loop import _agent_loop_registry
+
+    from rmsweep.verl_cpu import AGENT_LOOPS_YAML
+    from rmsweep.verl_cpu.agent_loop import AGENT_NAME, SeededSingleTurnAgentLoop
+    from rmsweep.verl_cpu.agent_manager import OneReplicaAgentLoopWorker
+
+    for entry in OmegaConf.load(AGENT_LOOPS_YAML):  # as veRL's worker registers them
+        _agent_loop_registry[entry.name] = entry
+    _agent_loop_registry["with_args"] = OmegaConf.create(
+        {"name": "with_args", "_target_": "x.Loop", "max_turns": 3}
+    )
+    worker = SimpleNamespace(_loop_classes={})
+    loop_class = OneReplicaAgentLoopWorker._loop_class
+    assert loop_class(worker, AGENT_NAME) is SeededSingleTurnAgentLoop
+    assert loop_class(worker, "with_args") is None
+    assert loop_class(worker, "never_registered") is None  # veRL's own assert then names it
