@@ -4,6 +4,10 @@
 by default either ends Python at once, leaving its MLflow runs RUNNING and its jobs running.
 Inside ``signals_as_interrupt`` they raise :class:`~rmsweep.errors.Interrupted` (a
 KeyboardInterrupt) instead, so the code that stops jobs and ends runs on Ctrl-C runs for them.
+
+Python runs a signal's handler wherever the main thread is; in a finalizer or a weakref
+callback (garbage collection, e.g. SQLAlchemy's) the exception it raises is printed as
+"ignored" and dropped. Poll loops call :func:`raise_if_stopped`, which raises it again.
 """
 
 from __future__ import annotations
@@ -18,6 +22,17 @@ from rmsweep.errors import Interrupted
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
+_unhandled: list[str] = []  # stop signals received whose cleanup has not begun
+
+
+def raise_if_stopped() -> None:
+    """Raise ``Interrupted`` for a stop signal whose own exception was dropped (see above).
+
+    A no-op once the cleanup has begun (:func:`sigint_deferred`) or the signal's context ended.
+    """
+    if _unhandled:
+        raise Interrupted(_unhandled[-1])
+
 
 @contextlib.contextmanager
 def signals_as_interrupt() -> Iterator[None]:
@@ -31,7 +46,9 @@ def signals_as_interrupt() -> Iterator[None]:
         return
 
     def interrupt(signum: int, frame: Any) -> None:
-        raise Interrupted(signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        _unhandled.append(name)
+        raise Interrupted(name)
 
     previous = {}
     for sig in STOP_SIGNALS:
@@ -42,6 +59,7 @@ def signals_as_interrupt() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        _unhandled.clear()
 
 
 @contextlib.contextmanager
@@ -51,6 +69,7 @@ def sigint_deferred(echo: Callable[[str], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _unhandled.clear()  # the cleanup has begun: the signal got where it had to
     previous = signal.signal(signal.SIGINT, lambda *_: echo("still stopping jobs; please wait"))
     previous_stop = {sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
     try:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from rmsweep import names
 from rmsweep.errors import LaunchError
 from rmsweep.launch._head import LocalHead
+from rmsweep.signals import raise_if_stopped
 
 if TYPE_CHECKING:
     from ray.job_submission import JobSubmissionClient
@@ -270,6 +271,7 @@ class RayLauncher:
         failures = 0
         try:
             while True:
+                raise_if_stopped()
                 try:
                     status = self.status(job_id)
                 except LaunchError:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from rmsweep import names
 from rmsweep.errors import LaunchError, RmsweepError
-from rmsweep.signals import sigint_deferred, signals_as_interrupt
+from rmsweep.signals import raise_if_stopped, sigint_deferred, signals_as_interrupt
 from rmsweep.study._adopt import NEVER_STARTED, Orphan, attach_job, end_told_runs, take_orphans
 from rmsweep.study._context import Event, LoopResult, StudyContext
 from rmsweep.study._heartbeats import Heartbeats
@@ -116,6 +116,7 @@ class Controller:
 
     def _loop(self, deadline: float | None) -> None:
         while True:
+            raise_if_stopped()
             accepting = deadline is None or time.monotonic() < deadline
             if not accepting and not self.result.timed_out:
                 self.result.timed_out = True
