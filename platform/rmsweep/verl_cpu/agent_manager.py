@@ -7,7 +7,8 @@ On a CPU host of two cores these round trips cost more than generating the token
 (``benchmarks/trial_phases.py``). With one rollout replica the answer to "which server?"
 never changes, and a rule-based reward is a plain function: this manager's workers ask the
 balancer once and score in their own process, with veRL's own ``RewardLoopWorker`` code, so
-the scores are the ones the reward-loop actor would give.
+the scores are the ones the reward-loop actor would give. They also build each sample's agent
+loop by calling its class, where veRL goes through Hydra's ``instantiate`` (~3 ms a sample).
 
 Its one worker is not a Ray actor either: it runs in the manager's own process (veRL's driver,
 which has imported everything the worker needs), on an event loop of its own thread. A worker
