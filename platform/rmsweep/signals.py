@@ -7,7 +7,8 @@ KeyboardInterrupt) instead, so the code that stops jobs and ends runs on Ctrl-C 
 
 Python runs a signal's handler wherever the main thread is; in a finalizer or a weakref
 callback (garbage collection, e.g. SQLAlchemy's) the exception it raises is printed as
-"ignored" and dropped. Poll loops call :func:`raise_if_stopped`, which raises it again.
+"ignored" and dropped. Ctrl-C is no exception: a test saw ``run train`` ignore a SIGINT and
+train to the end. Poll loops call :func:`raise_if_stopped`, which raises it again.
 """
 
 from __future__ import annotations
@@ -21,25 +22,30 @@ from typing import Any
 from rmsweep.errors import Interrupted
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+SIGINT = signal.SIGINT.name
 
-_unhandled: list[str] = []  # stop signals received whose cleanup has not begun
+_unhandled: list[str] = []  # signals (SIGINT too) received whose cleanup has not begun
 
 
 def raise_if_stopped() -> None:
-    """Raise ``Interrupted`` for a stop signal whose own exception was dropped (see above).
+    """Raise ``Interrupted`` for a stop signal whose own exception was dropped (see above),
+    ``KeyboardInterrupt`` for a dropped Ctrl-C.
 
     A no-op once the cleanup has begun (:func:`sigint_deferred`) or the signal's context ended.
     """
     if _unhandled:
-        raise Interrupted(_unhandled[-1])
+        name = _unhandled[-1]
+        raise KeyboardInterrupt() if name == SIGINT else Interrupted(name)
 
 
 @contextlib.contextmanager
 def signals_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise ``Interrupted`` in the main thread while inside.
+    """SIGTERM and SIGHUP raise ``Interrupted`` in the main thread while inside; Ctrl-C
+    raises ``KeyboardInterrupt`` as ever. Each is noted for :func:`raise_if_stopped`.
 
-    A signal the process ignores (``nohup`` ignores SIGHUP) stays ignored. Outside the main
-    thread this does nothing (Python delivers signals to the main thread only).
+    A signal the process ignores (``nohup`` ignores SIGHUP), or a SIGINT handled by someone
+    else's handler, is left alone. Outside the main thread this does nothing (Python delivers
+    signals to the main thread only).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -50,10 +56,16 @@ def signals_as_interrupt() -> Iterator[None]:
         _unhandled.append(name)
         raise Interrupted(name)
 
+    def keyboard_interrupt(signum: int, frame: Any) -> None:
+        _unhandled.append(SIGINT)
+        raise KeyboardInterrupt
+
     previous = {}
     for sig in STOP_SIGNALS:
         if signal.getsignal(sig) is not signal.SIG_IGN:
             previous[sig] = signal.signal(sig, interrupt)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, keyboard_interrupt)
     try:
         yield
     finally:

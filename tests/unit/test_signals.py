@@ -2,8 +2,9 @@
 
 Python runs a signal handler wherever the main thread is. Raised in a finalizer or weakref
 callback (garbage collection; CI once caught SQLAlchemy's), the ``Interrupted`` is printed as
-"ignored" and dropped, and ``run train`` kept waiting on its job after SIGTERM. The signal is
-real here (``signal.raise_signal``), delivered inside a real finalizer.
+"ignored" and dropped, and ``run train`` kept waiting on its job after SIGTERM; another run
+trained to its end after a Ctrl-C. The signal is real here (``signal.raise_signal``),
+delivered inside a real finalizer.
 """
 
 from __future__ import annotations
@@ -24,13 +25,23 @@ class Payload:
     pass
 
 
-def _signal_inside_a_finalizer(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """SIGTERM arrives while a finalizer runs; returns what Python reported as dropped."""
+@pytest.fixture(autouse=True)
+def _python_handles_ctrl_c():
+    """Ctrl-C as in a command started from a terminal (a test runner may have changed it)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def _signal_inside_a_finalizer(
+    monkeypatch: pytest.MonkeyPatch, sig: signal.Signals = signal.SIGTERM
+) -> list[Any]:
+    """``sig`` arrives while a finalizer runs; returns what Python reported as dropped."""
     dropped: list[Any] = []
     monkeypatch.setattr(sys, "unraisablehook", dropped.append)
 
     def finalizer() -> None:
-        signal.raise_signal(signal.SIGTERM)
+        signal.raise_signal(sig)
         for _ in range(10_000):  # the handler runs at the next check, inside this frame
             pass
 
@@ -47,6 +58,26 @@ def test_a_stop_signal_dropped_in_a_finalizer_is_raised_at_the_next_check(monkey
         with pytest.raises(Interrupted, match="SIGTERM"):
             raise_if_stopped()
     raise_if_stopped()  # outside the context: nothing is pending
+
+
+def test_a_ctrl_c_dropped_in_a_finalizer_is_raised_at_the_next_check(monkeypatch) -> None:
+    with signals_as_interrupt():
+        dropped = _signal_inside_a_finalizer(monkeypatch, signal.SIGINT)
+        assert [type(d.exc_value) for d in dropped] == [KeyboardInterrupt]  # Python dropped it
+        with pytest.raises(KeyboardInterrupt) as raised:
+            raise_if_stopped()
+        assert type(raised.value) is KeyboardInterrupt  # what Ctrl-C always raised
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    raise_if_stopped()
+
+
+def test_a_ctrl_c_handler_of_someone_elses_is_left_alone() -> None:
+    def theirs(signum: int, frame: Any) -> None:
+        pass
+
+    signal.signal(signal.SIGINT, theirs)
+    with signals_as_interrupt():
+        assert signal.getsignal(signal.SIGINT) is theirs
 
 
 def test_once_the_cleanup_begins_the_signal_counts_as_handled(monkeypatch) -> None:
@@ -72,10 +103,15 @@ class RunningJobs:
         self.stopped.append(job_id)
 
 
-def test_the_launchers_wait_stops_the_job_for_a_dropped_signal(monkeypatch) -> None:
+@pytest.mark.parametrize(
+    ("sig", "raised"),
+    [(signal.SIGTERM, Interrupted), (signal.SIGINT, KeyboardInterrupt)],
+    ids=["SIGTERM", "SIGINT"],
+)
+def test_the_launchers_wait_stops_the_job_for_a_dropped_signal(monkeypatch, sig, raised) -> None:
     jobs = RunningJobs()
     with signals_as_interrupt():
-        _signal_inside_a_finalizer(monkeypatch)
-        with pytest.raises(Interrupted, match="SIGTERM"):
+        _signal_inside_a_finalizer(monkeypatch, sig)
+        with pytest.raises(raised):
             RayLauncher.wait(jobs, "job-1", poll_s=0.01)  # type: ignore[arg-type]
     assert jobs.stopped == ["job-1"]
