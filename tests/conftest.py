@@ -159,8 +159,13 @@ SMALL_RUN = (
 def new_home(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
     """Makes a fresh RMSWEEP_HOME whose tiny-model cache (``models/``) is the session's one:
     the real runs of several modules build the same small model once (the cache is safe for
-    processes that build the same entry at once)."""
-    shared = tmp_path_factory.mktemp("tiny-models")
+    processes that build the same entry at once). Under xdist the test processes share it too:
+    their base temp dirs have one parent, and the cache's lock makes a second builder wait."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = tmp_path_factory.getbasetemp().parent / "tiny-models"
+        shared.mkdir(exist_ok=True)
+    else:
+        shared = tmp_path_factory.mktemp("tiny-models")
 
     def make(name: str) -> Path:
         home = tmp_path_factory.mktemp(name) / "home"
