@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -63,6 +64,10 @@ def register() -> None:
         PlatformRegistry.register(platform=PLATFORM)(CPUPlatform)
     rollout_base._ROLLOUT_REGISTRY[(ROLLOUT, "async")] = f"{MODULE}.rollout.HFServerAdapter"
     RolloutReplicaRegistry.register(ROLLOUT, _load_replica)
+    if os.environ.get("VERL_PLATFORM") == PLATFORM:
+        # veRL's FSDP engines for the cpu device. A CPU run's veRL processes (driver, trainer
+        # worker, SFT trainer) all import veRL's engines anyway; others never load them.
+        from rmsweep.verl_cpu import engine  # noqa: F401
     _registered = True
 
 
@@ -106,10 +111,6 @@ def cpu_env(device: str = "cpu") -> dict[str, str]:
             {
                 # Pick the cpu platform; auto-detection would fall back to 'nvidia' (NCCL).
                 "VERL_PLATFORM": PLATFORM,
-                # veRL's FSDP engine is registered for cuda/npu only; on the cpu platform it
-                # still runs on the CPU (it places tensors on the platform's device, 'cpu').
-                "VERL_ENGINE_DEVICE": "cuda",
-                "VERL_ENGINE_VENDOR": "nvidia",
                 # TransferQueue asks for 8 torch threads and 8 ZeroMQ I/O threads per client;
                 # above the host's cores it logs a warning on every put and get (thousands a
                 # run, each forwarded to the driver's log). One of each, as Ray gives torch.
