@@ -45,11 +45,16 @@ ROUTER_YAML = Path(__file__).with_name("router.yaml")  # rmsweep.verl_cpu.router
 _registered = False
 
 
-def register() -> None:
-    """Register the ``cpu`` platform and the ``hf`` rollout with veRL (idempotent).
+def register(*, engines: bool = True) -> None:
+    """Register the ``cpu`` platform and the ``hf`` rollout with veRL (idempotent), and in a
+    CPU run's process (``VERL_PLATFORM=cpu``) veRL's FSDP engines for the ``cpu`` device.
 
     Imports veRL (seconds). veRL itself calls this, through the import it makes for
     ``VERL_USE_EXTERNAL_MODULES``, in every process it starts.
+
+    Args:
+        engines: False where no engine is built (veRL's driver): the engines module imports
+            veRL's FSDP engine (~0.6 s), which the driver would do early for nothing.
     """
     global _registered
     if _registered:
@@ -64,10 +69,8 @@ def register() -> None:
         PlatformRegistry.register(platform=PLATFORM)(CPUPlatform)
     rollout_base._ROLLOUT_REGISTRY[(ROLLOUT, "async")] = f"{MODULE}.rollout.HFServerAdapter"
     RolloutReplicaRegistry.register(ROLLOUT, _load_replica)
-    if os.environ.get("VERL_PLATFORM") == PLATFORM:
-        # veRL's FSDP engines for the cpu device. A CPU run's veRL processes (driver, trainer
-        # worker, SFT trainer) all import veRL's engines anyway; others never load them.
-        from rmsweep.verl_cpu import engine  # noqa: F401
+    if engines and os.environ.get("VERL_PLATFORM") == PLATFORM:
+        from rmsweep.verl_cpu import engine  # noqa: F401  (registers them)
     _registered = True
 
 

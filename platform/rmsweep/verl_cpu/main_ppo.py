@@ -21,7 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from rmsweep.verl_cpu import register
 
-register()  # this process imported the package before veRL: nothing was registered then
+# This process imported the package before veRL: nothing was registered then. It builds no
+# engine: its trainer's worker, which imports veRL afresh, registers the cpu engines.
+register(engines=False)
 
 from verl.trainer import main_ppo  # noqa: E402
 from verl.trainer.constants_ppo import get_ppo_ray_runtime_env  # noqa: E402
