@@ -7,8 +7,8 @@ KeyboardInterrupt) instead, so the code that stops jobs and ends runs on Ctrl-C 
 
 Python runs a signal's handler wherever the main thread is; in a finalizer or a weakref
 callback (garbage collection, e.g. SQLAlchemy's) the exception it raises is printed as
-"ignored" and dropped. Ctrl-C is no exception: a test saw ``run train`` ignore a SIGINT and
-train to the end. Poll loops call :func:`raise_if_stopped`, which raises it again.
+"ignored" and dropped, a Ctrl-C's ``KeyboardInterrupt`` as much as a stop signal's. Poll loops
+call :func:`raise_if_stopped`, which raises it again.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from rmsweep.errors import Interrupted
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-SIGINT = signal.SIGINT.name
+_SIGINT_NAME = signal.SIGINT.name
 
 _unhandled: list[str] = []  # signals (SIGINT too) received whose cleanup has not begun
 
@@ -35,7 +35,7 @@ def raise_if_stopped() -> None:
     """
     if _unhandled:
         name = _unhandled[-1]
-        raise KeyboardInterrupt() if name == SIGINT else Interrupted(name)
+        raise KeyboardInterrupt() if name == _SIGINT_NAME else Interrupted(name)
 
 
 @contextlib.contextmanager
@@ -57,7 +57,7 @@ def signals_as_interrupt() -> Iterator[None]:
         raise Interrupted(name)
 
     def keyboard_interrupt(signum: int, frame: Any) -> None:
-        _unhandled.append(SIGINT)
+        _unhandled.append(_SIGINT_NAME)
         raise KeyboardInterrupt
 
     previous = {}

@@ -2,9 +2,9 @@
 
 Python runs a signal handler wherever the main thread is. Raised in a finalizer or weakref
 callback (garbage collection; CI once caught SQLAlchemy's), the ``Interrupted`` is printed as
-"ignored" and dropped, and ``run train`` kept waiting on its job after SIGTERM; another run
-trained to its end after a Ctrl-C. The signal is real here (``signal.raise_signal``),
-delivered inside a real finalizer.
+"ignored" and dropped, and ``run train`` kept waiting on its job after SIGTERM; a Ctrl-C's
+``KeyboardInterrupt`` is dropped the same way. The signal is real here
+(``signal.raise_signal``), delivered inside a real finalizer.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import sys
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,7 +27,7 @@ class Payload:
 
 
 @pytest.fixture(autouse=True)
-def _python_handles_ctrl_c():
+def _python_handles_ctrl_c() -> Iterator[None]:
     """Ctrl-C as in a command started from a terminal (a test runner may have changed it)."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
@@ -78,6 +79,7 @@ def test_a_ctrl_c_handler_of_someone_elses_is_left_alone() -> None:
     signal.signal(signal.SIGINT, theirs)
     with signals_as_interrupt():
         assert signal.getsignal(signal.SIGINT) is theirs
+    assert signal.getsignal(signal.SIGINT) is theirs
 
 
 def test_once_the_cleanup_begins_the_signal_counts_as_handled(monkeypatch) -> None:

@@ -1,19 +1,20 @@
-"""The cpu engines: veRL's FSDP engines, found for the ``cpu`` device, and micro-batches that
-veRL's move to the device returns as they are."""
+"""The cpu engines hand veRL's FSDP engine micro-batches that its move to the device returns as
+they are (that veRL finds these engines: tests/integration/test_verl_cpu_engines.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
+import pytest
 import torch
 from tensordict import TensorDict
 from verl.utils import tensordict_utils as tu
 from verl.utils.tensordict_utils import list_of_dict_to_tensordict
+from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead, FSDPEngineWithValueHead
 
-from rmsweep.verl_cpu import cpu_env
-from rmsweep.verl_cpu.engine import on_cpu
+from rmsweep.verl_cpu.engine import (
+    CPUFSDPEngineWithLMHead,
+    CPUFSDPEngineWithValueHead,
+    marked_on_cpu,
+)
 
 
 def _batch() -> TensorDict:
@@ -36,9 +37,9 @@ def test_a_batch_marked_on_the_cpu_holds_the_same_entries_and_moves_for_free() -
     batch = _batch()
     assert batch.device is None
     moved = batch.to("cpu")  # what veRL's forward_step does to each micro-batch
-    assert moved is not batch  # rebuilt: the cost on_cpu spares
+    assert moved is not batch  # rebuilt: the cost marked_on_cpu spares
 
-    marked = on_cpu(batch)
+    marked = marked_on_cpu(batch)
     assert marked.device == torch.device("cpu")
     assert marked.to("cpu") is marked  # veRL's move is now free
     assert sorted(marked.keys()) == sorted(moved.keys())
@@ -58,23 +59,29 @@ def test_a_batch_marked_on_the_cpu_holds_the_same_entries_and_moves_for_free() -
 
 def test_a_batch_already_on_the_cpu_is_returned_as_it_is() -> None:
     batch = _batch().to("cpu")
-    assert on_cpu(batch) is batch
+    assert marked_on_cpu(batch) is batch
 
 
-def test_a_cpu_runs_verl_finds_the_cpu_engines() -> None:
-    probe = (
-        "import verl\n"
-        "from verl.workers.engine import EngineRegistry\n"
-        "for kind in ('language_model', 'value_model'):\n"
-        "    cls = EngineRegistry.get_engine_cls(kind, 'fsdp2')\n"
-        "    print(cls.__module__, cls.__name__)\n"
-    )
-    env = {**os.environ, **cpu_env("cpu")}
-    done = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.split("\n")[:2] == [
-        "rmsweep.verl_cpu.engine CPUFSDPEngineWithLMHead",
-        "rmsweep.verl_cpu.engine CPUFSDPEngineWithValueHead",
-    ]
+@pytest.mark.parametrize(
+    ("ours", "verls"),
+    [
+        (CPUFSDPEngineWithLMHead, FSDPEngineWithLMHead),
+        (CPUFSDPEngineWithValueHead, FSDPEngineWithValueHead),
+    ],
+    ids=["actor", "critic"],
+)
+def test_the_engines_hand_verls_forward_step_the_marked_batch(ours, verls, monkeypatch) -> None:
+    seen = []
+
+    def verls_forward_step(self, micro_batch, loss_function, forward_only):
+        seen.append((micro_batch, loss_function, forward_only))
+        return "veRL's result"
+
+    monkeypatch.setattr(verls, "forward_step", verls_forward_step)
+    engine = object.__new__(ours)  # the method alone: no model, no process group
+    batch = _batch()
+    assert ours.forward_step(engine, batch, "loss", True) == "veRL's result"
+    [(micro_batch, loss_function, forward_only)] = seen
+    assert micro_batch.device == torch.device("cpu") and micro_batch.to("cpu") is micro_batch
+    assert micro_batch.get("prompts") is batch.get("prompts")
+    assert (loss_function, forward_only) == ("loss", True)

@@ -43,6 +43,7 @@ AGENT_LOOPS_YAML = Path(__file__).with_name("agent_loops.yaml")
 ROUTER_YAML = Path(__file__).with_name("router.yaml")  # rmsweep.verl_cpu.router's plugin file
 
 _registered = False
+_engines_registered = False
 
 
 def register(*, engines: bool = True) -> None:
@@ -53,25 +54,26 @@ def register(*, engines: bool = True) -> None:
     ``VERL_USE_EXTERNAL_MODULES``, in every process it starts.
 
     Args:
-        engines: False where no engine is built (veRL's driver): the engines module imports
-            veRL's FSDP engine (~0.6 s), which the driver would do early for nothing.
+        engines: False where no engine is built yet (veRL's driver, at its start): the engines
+            module imports veRL's FSDP engine (~0.6 s). A later call registers them.
     """
-    global _registered
-    if _registered:
-        return
-    from verl.plugin.platform import PlatformRegistry
-    from verl.workers.rollout import base as rollout_base
-    from verl.workers.rollout.replica import RolloutReplicaRegistry
+    global _registered, _engines_registered
+    if not _registered:
+        from verl.plugin.platform import PlatformRegistry
+        from verl.workers.rollout import base as rollout_base
+        from verl.workers.rollout.replica import RolloutReplicaRegistry
 
-    from rmsweep.verl_cpu.platform import CPUPlatform
+        from rmsweep.verl_cpu.platform import CPUPlatform
 
-    if PlatformRegistry.get(PLATFORM) is not CPUPlatform:
-        PlatformRegistry.register(platform=PLATFORM)(CPUPlatform)
-    rollout_base._ROLLOUT_REGISTRY[(ROLLOUT, "async")] = f"{MODULE}.rollout.HFServerAdapter"
-    RolloutReplicaRegistry.register(ROLLOUT, _load_replica)
-    if engines and os.environ.get("VERL_PLATFORM") == PLATFORM:
+        if PlatformRegistry.get(PLATFORM) is not CPUPlatform:
+            PlatformRegistry.register(platform=PLATFORM)(CPUPlatform)
+        rollout_base._ROLLOUT_REGISTRY[(ROLLOUT, "async")] = f"{MODULE}.rollout.HFServerAdapter"
+        RolloutReplicaRegistry.register(ROLLOUT, _load_replica)
+        _registered = True
+    if engines and not _engines_registered and os.environ.get("VERL_PLATFORM") == PLATFORM:
         from rmsweep.verl_cpu import engine  # noqa: F401  (registers them)
-    _registered = True
+
+        _engines_registered = True
 
 
 def _load_replica() -> type:

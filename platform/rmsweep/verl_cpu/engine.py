@@ -5,8 +5,8 @@ On the CPU its tensors are there already and stay the same objects, but tensordi
 rebuilds the batch, every sample's non-tensor entries included (prompt, extra info, reward
 settings): ~30 ms a micro-batch of 32 on this host, a quarter of an old-log-prob pass on the
 tiny model (``benchmarks/trial_phases.py``, py-spy). These engines hand veRL's
-``forward_step`` the micro-batch marked as on the CPU, the same entries in a new container,
-so that move returns it as it is. Everything else is veRL's engine.
+``forward_step`` the micro-batch marked as on the CPU, the same entries in a new container
+(:func:`marked_on_cpu`), so that move returns it as it is. Everything else is veRL's engine.
 
 Registered with veRL's ``EngineRegistry`` for the device ``cpu`` by
 :func:`rmsweep.verl_cpu.register`, in a process of a CPU run.
@@ -24,12 +24,14 @@ from verl.workers.engine.fsdp.transformer_impl import FSDPEngineWithLMHead, FSDP
 CPU = torch.device("cpu")
 
 
-def on_cpu(batch: TensorDict) -> TensorDict:
-    """``batch``'s entries, unchanged, in a TensorDict whose device is the CPU.
+def marked_on_cpu(batch: TensorDict) -> TensorDict:
+    """``batch``'s entries in a new TensorDict whose device is the CPU.
 
     A TensorDict without a device (as veRL's batches come from TransferQueue) is rebuilt by
     ``.to("cpu")`` even when every tensor is on the CPU; one marked ``cpu`` is returned as is.
-    Only a batch whose tensors all live on the CPU is marked; any other is returned unchanged.
+    The entries are the batch's own objects, tensors and non-tensor stacks alike: veRL's
+    engine reads them and adds keys at the top level only. A batch already marked, or with a
+    top-level tensor elsewhere than on the CPU, is returned unchanged.
     """
     if batch.device == CPU or type(batch) is not TensorDict:
         return batch
@@ -38,12 +40,14 @@ def on_cpu(batch: TensorDict) -> TensorDict:
         return batch
     # _new_unsafe: tensordict's own constructor without the per-entry validation that would
     # rebuild the non-tensor entries again (the cost this module removes).
-    return TensorDict._new_unsafe(entries, batch_size=batch.batch_size, device=CPU)
+    return TensorDict._new_unsafe(
+        entries, batch_size=batch.batch_size, device=CPU, names=batch._maybe_names()
+    )
 
 
 class _MicroBatchOnCPU:
     def forward_step(self, micro_batch: TensorDict, loss_function: Any, forward_only: bool) -> Any:
-        return super().forward_step(on_cpu(micro_batch), loss_function, forward_only)  # type: ignore[misc]
+        return super().forward_step(marked_on_cpu(micro_batch), loss_function, forward_only)  # type: ignore[misc]
 
 
 @EngineRegistry.register(model_type="language_model", backend=["fsdp", "fsdp2"], device="cpu")
