@@ -1,11 +1,11 @@
 """What veRL's own SFT trainer (``python -m verl.trainer.sft_trainer``) needs on a CPU host.
 
 The environment is the GRPO job's, :func:`rmsweep.verl_cpu.cpu_env`: without ``VERL_PLATFORM``
-the process group asks for NCCL ("Distributed package doesn't have NCCL built in"), and with
-it veRL imports this extension, which registers its engines for the ``cpu`` device
-(:mod:`rmsweep.verl_cpu.engine`). The trainer is one process without Ray, so nothing else of
-the extension is involved; the overrides below clear the rest (each measured on veRL 0.9.1,
-torch CPU).
+the process group asks for NCCL ("Distributed package doesn't have NCCL built in"); with it,
+the extension veRL imports (``VERL_USE_EXTERNAL_MODULES``) registers its engines for the
+``cpu`` device (:mod:`rmsweep.verl_cpu.engine`). The trainer is one process without Ray, so
+nothing else of the extension is involved; the overrides below clear the rest (each measured
+on veRL 0.9.1, torch CPU).
 """
 
 from __future__ import annotations
