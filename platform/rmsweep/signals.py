@@ -34,8 +34,18 @@ def raise_if_stopped() -> None:
     A no-op once the cleanup has begun (:func:`sigint_deferred`) or the signal's context ended.
     """
     if _unhandled:
-        name = _unhandled[-1]
-        raise KeyboardInterrupt() if name == _SIGINT_NAME else Interrupted(name)
+        raise _exception_for(_unhandled[-1])
+
+
+def _exception_for(name: str) -> KeyboardInterrupt:
+    """What a signal raises: Ctrl-C's plain ``KeyboardInterrupt``, else ``Interrupted``."""
+    return KeyboardInterrupt() if name == _SIGINT_NAME else Interrupted(name)
+
+
+def _note_and_raise(signum: int, frame: Any) -> None:
+    name = signal.Signals(signum).name
+    _unhandled.append(name)
+    raise _exception_for(name)
 
 
 @contextlib.contextmanager
@@ -51,21 +61,12 @@ def signals_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def interrupt(signum: int, frame: Any) -> None:
-        name = signal.Signals(signum).name
-        _unhandled.append(name)
-        raise Interrupted(name)
-
-    def keyboard_interrupt(signum: int, frame: Any) -> None:
-        _unhandled.append(_SIGINT_NAME)
-        raise KeyboardInterrupt
-
     previous = {}
     for sig in STOP_SIGNALS:
         if signal.getsignal(sig) is not signal.SIG_IGN:
-            previous[sig] = signal.signal(sig, interrupt)
+            previous[sig] = signal.signal(sig, _note_and_raise)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        previous[signal.SIGINT] = signal.signal(signal.SIGINT, keyboard_interrupt)
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _note_and_raise)
     try:
         yield
     finally:
