@@ -6,6 +6,7 @@ import os
 import sys
 
 import typer
+from typer._click.exceptions import ClickException
 
 from rmsweep.errors import Interrupted, RmsweepError
 
@@ -19,6 +20,8 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each group lives in its own module; importing them stays cheap (heavy imports are lazy).
+    if app.registered_groups:
+        return
     from rmsweep.cli import data, reward, run, study
     from rmsweep.cli.eval import evaluate
     from rmsweep.cli.ui import ui
@@ -37,7 +40,7 @@ def main() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     _register()
     try:
-        code = app(standalone_mode=False)  # returns typer.Exit's code instead of raising it
+        code = app(standalone_mode=False, prog_name="rmsweep")  # returns typer.Exit's code
     except RmsweepError as err:
         typer.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)
@@ -49,11 +52,19 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except Exception as err:  # click usage errors
-        import click
-
-        if isinstance(err, click.ClickException):
-            err.show()
-            sys.exit(err.exit_code)
-        raise
+    except ClickException as err:
+        # Typer bundles its own Click: a usage error (unknown option or command, missing
+        # argument, bad value) is its ClickException. Shown as Click shows it, less the blank
+        # line: the usage, where to get help, one error line; exit 2.
+        _show(err)
+        sys.exit(err.exit_code)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _show(err: ClickException) -> None:
+    ctx = getattr(err, "ctx", None)
+    if ctx is not None:
+        typer.echo(ctx.get_usage(), err=True)
+        if ctx.command.get_help_option(ctx) is not None:
+            typer.echo(f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help.", err=True)
+    typer.echo(f"error: {err.format_message()}", err=True)

@@ -10,7 +10,9 @@ import typer
 
 from rmsweep.errors import ConfigError
 
-app = typer.Typer(help="reward commands", no_args_is_help=True)
+app = typer.Typer(
+    help="Inspect reward shapes and score one judge output by hand.", no_args_is_help=True
+)
 
 
 @app.command()

@@ -31,9 +31,13 @@ def parse_benches(items: list[str]) -> dict[str, str]:
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            raise EvalError(f"--bench {item!r}: expected NAME=PATH, NAME one of {BENCHMARKS}")
+            raise EvalError(
+                f"--bench {item!r}: expected NAME=PATH, NAME one of {', '.join(BENCHMARKS)}"
+            )
         if name not in BENCHMARKS:
-            raise EvalError(f"--bench {item!r}: unknown benchmark {name!r} (known: {BENCHMARKS})")
+            raise EvalError(
+                f"--bench {item!r}: unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})"
+            )
         if name in benches:
             raise EvalError(f"--bench {name} is given twice")
         benches[name] = str(Path(path).expanduser().resolve())
