@@ -138,6 +138,8 @@ def validate(cfg: DictConfig) -> list[str]:
         problems.append(f"device.threads={threads} must be >= 1 (or null: Ray's default)")
     if cfg.device.name == "cpu" and cfg.device.rollout != "hf":
         problems.append(f"device.rollout={cfg.device.rollout!r} needs a GPU; on cpu use hf")
+    if cfg.device.name == "cpu" and cfg.device.attention != "sdpa":
+        problems.append(f"device.attention={cfg.device.attention!r} needs a GPU; on cpu use sdpa")
     if cfg.cluster.name == "ray" and not cfg.cluster.address:
         problems.append("cluster=ray needs cluster.address (or RAY_ADDRESS)")
     if cfg.reward.scale_min >= cfg.reward.scale_max:

@@ -47,6 +47,7 @@ HELPSTEER2_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity"
 CHOICES: dict[str, tuple[str, ...]] = {
     "device.name": ("cpu", "gpu"),
     "device.rollout": ("hf", "vllm", "sglang"),
+    "device.attention": ("flash_attention_2", "sdpa"),
     "data.source": tuple(DATA_SOURCE_TASKS),
     "data.task": TASKS,
     "template.task": TASKS,
@@ -65,6 +66,7 @@ class DeviceConf:
     nnodes: int = 1
     gpu_memory_utilization: float = 0.5
     threads: int | None = 2  # torch/OpenMP threads of every job process; null: Ray's (one)
+    attention: str = "sdpa"  # the trainer's attention kernels: flash_attention_2 | sdpa
 
 
 @dataclass
@@ -92,6 +94,9 @@ class ModelConf:
     native_thinking: bool = False
     tiny: TinyModelConf | None = None
     from_run: str | None = None  # a run id: start from its trained model (rmsweep.parent_stage)
+    # Parameter count, for `--check`'s memory estimate where the checkpoint's config is not
+    # on this machine (else counted from that config).
+    parameters: float | None = None
 
 
 @dataclass

@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Any
 from rmsweep.errors import ConfigError
 from rmsweep.overrides import hydra_value
 from rmsweep.schema import SftConf
-from rmsweep.verl import EXTERNAL_MODULES_ENV, MODEL_SUBDIR, VERL_CHECKPOINT_SUBDIR
+from rmsweep.verl import (
+    EXTERNAL_MODULES_ENV,
+    MODEL_SUBDIR,
+    VERL_CHECKPOINT_SUBDIR,
+    attention_overrides,
+)
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -59,6 +64,7 @@ class SFTSettings:
     total_steps: int = SftConf.total_steps
     seed: int = 0
     device: str = "cpu"
+    attention: str = "flash_attention_2"  # on a GPU (device.attention); a CPU runs sdpa
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
@@ -130,6 +136,8 @@ def sft_overrides(
         from rmsweep.verl_cpu.sft import cpu_sft_overrides
 
         overrides.extend(cpu_sft_overrides())
+    else:
+        overrides.extend(attention_overrides(s.attention, "model"))
     return overrides
 
 
@@ -267,6 +275,7 @@ def settings_of(cfg: DictConfig) -> SFTSettings:
         total_steps=s.total_steps,
         seed=cfg.seed,
         device=cfg.device.name,
+        attention=cfg.device.attention,
     )
 
 
@@ -279,15 +288,24 @@ def check_data(cfg: DictConfig, train_file: Path, val_file: Path, model_path: st
         ConfigError: naming the setting, or the file and row.
     """
     settings = settings_of(cfg)
+    check_gpus(cfg)
+    for role, path in (("train", train_file), ("val", val_file)):
+        _check_rows(role, Path(path), settings.train_batch_size)
+        _check_lengths(Path(path), model_path, settings.max_length)
+
+
+def check_gpus(cfg: DictConfig) -> None:
+    """An SFT run asks for one GPU (``device=gpu``) or none.
+
+    Raises:
+        ConfigError: ``device.gpus_per_node × device.nnodes`` is not 1 on a GPU.
+    """
     gpus = cfg.device.gpus_per_node * cfg.device.nnodes
     if cfg.device.name == "gpu" and gpus != 1:
         raise ConfigError(
             f"SFT runs as one process on one GPU; device.gpus_per_node × device.nnodes is "
             f"{gpus}: set both to 1 (multi-GPU SFT is not built yet)"
         )
-    for role, path in (("train", train_file), ("val", val_file)):
-        _check_rows(role, Path(path), settings.train_batch_size)
-        _check_lengths(Path(path), model_path, settings.max_length)
 
 
 def _check_lengths(path: Path, model_path: str, max_length: int) -> None:

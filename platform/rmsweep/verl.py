@@ -152,11 +152,25 @@ def main_ppo_overrides(cfg: DictConfig, inputs: JobInputs) -> list[str]:
         overrides.append(f"+data.apply_chat_template_kwargs.enable_thinking={thinking}")
     for key, value in job_env(cfg, inputs).items():
         overrides.append(f"++ray_kwargs.ray_init.runtime_env.env_vars.{key}={hydra_value(value)}")
+    if d.name != "cpu":  # the CPU extension sets its own (sdpa, no remove-padding)
+        overrides.extend(attention_overrides(d.attention, "actor_rollout_ref.model"))
     if d.name == "cpu" or d.rollout == "hf":
         from rmsweep.verl_cpu import cpu_overrides
 
         overrides.extend(cpu_overrides(device=d.name, private_ray=not joins_local_head(cfg)))
     return overrides
+
+
+def attention_overrides(attention: str, model_key: str) -> list[str]:
+    """The actor's attention kernels: veRL's default, flash-attention 2 (the flash-attn
+    package on every node), or PyTorch's sdpa (no extra package). veRL's remove-padding path
+    runs on flash-attention's varlen kernels: off with sdpa. veRL's default needs no override."""
+    if attention == "flash_attention_2":
+        return []
+    return [
+        f"++{model_key}.override_config.attn_implementation={attention}",
+        f"{model_key}.use_remove_padding=False",
+    ]
 
 
 def joins_local_head(cfg: DictConfig) -> bool:
@@ -201,11 +215,11 @@ def job_spec(cfg: DictConfig, inputs: JobInputs) -> JobSpec:
         model_dir=str(inputs.checkpoint_dir / MODEL_SUBDIR),
         artifact_max_mb=float(cfg.checkpoint.artifact_max_mb),
         eval=settings.to_dict() if settings.benches else None,
-        trainer_module=_main_ppo_module(cfg),
+        trainer_module=job_module(cfg),
     )
 
 
-def _main_ppo_module(cfg: DictConfig) -> str:
+def job_module(cfg: DictConfig) -> str:
     """veRL's ``main_ppo``; on ``device=cpu`` the extension's, which runs veRL's task runner
     in the driver instead of in one more process (``rmsweep.verl_cpu.main_ppo``)."""
     if cfg.device.name == "cpu":

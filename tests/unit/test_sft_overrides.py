@@ -94,6 +94,9 @@ def test_gpu_keeps_verls_defaults(tmp_path: Path) -> None:
         assert OmegaConf.select(composed, key) == OmegaConf.select(default, key), key
     assert "mixed_precision" not in composed.engine
     assert list(composed.trainer.logger) == ["console"]
+    sdpa = _compose_verl(_overrides(tmp_path, sft.SFTSettings(device="gpu", attention="sdpa")))
+    assert sdpa.model.override_config.attn_implementation == "sdpa"
+    assert sdpa.model.use_remove_padding is False
     assert composed.data.val_files == str(tmp_path / "val.parquet")
 
 

@@ -155,3 +155,25 @@ def test_native_thinking_sets_enable_thinking(workdir: Path, tmp_path: Path) -> 
 )
 def test_hydra_value_quotes_what_needs_it(value, text) -> None:
     assert hydra_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("attention", "padding_removed"), [("flash_attention_2", True), ("sdpa", False)]
+)
+def test_gpu_attention_reaches_verls_model_config(
+    workdir: Path, tmp_path: Path, attention: str, padding_removed: bool
+) -> None:
+    cfg = compose(
+        ["device=gpu", "model=qwen3_8b", "trainer=grpo_gpu", f"device.attention={attention}"]
+    )
+    model = _compose_verl(verl.main_ppo_overrides(cfg, _inputs(tmp_path))).actor_rollout_ref.model
+    # veRL's default is flash-attention 2 (HFModelConfig), with remove-padding on
+    assert model.override_config.get("attn_implementation", "flash_attention_2") == attention
+    assert model.use_remove_padding is padding_removed
+
+
+def test_flash_attention_on_a_cpu_is_refused(workdir: Path) -> None:
+    from rmsweep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="device.attention='flash_attention_2' needs a GPU"):
+        compose(["device.attention=flash_attention_2"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rmsweep.tiny_model._build import CODE_VERSION, TinyModel, build_tiny_model
 from rmsweep.tiny_model._data import PARSERS, answer_text, parse_answer
 from rmsweep.tiny_model._untrained import save_untrained
+from rmsweep.tiny_model._warmstart import tiny_hf_config
 
 __all__ = [
     "CODE_VERSION",
@@ -19,4 +20,5 @@ __all__ = [
     "build_tiny_model",
     "parse_answer",
     "save_untrained",
+    "tiny_hf_config",
 ]

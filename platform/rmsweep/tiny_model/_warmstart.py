@@ -15,6 +15,7 @@ from rmsweep.tiny_model._data import Example, answer_text, parse_answer
 if TYPE_CHECKING:
     from transformers import (
         PreTrainedTokenizerFast,
+        Qwen2Config,
         Qwen2ForCausalLM,
         TrainerControl,
         TrainerState,
@@ -28,10 +29,31 @@ def init_model(
 ) -> Qwen2ForCausalLM:
     """A randomly initialised Qwen2-style causal LM sized by ``cfg`` (float32, tied embeddings)."""
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2ForCausalLM
 
-    config = Qwen2Config(
+    config = tiny_hf_config(
+        cfg,
         vocab_size=len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2ForCausalLM(config)
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = None
+    return model
+
+
+def tiny_hf_config(
+    cfg: Any, *, vocab_size: int, eos_token_id: int | None = None, pad_token_id: int | None = None
+) -> Qwen2Config:
+    """The tiny model's Hugging Face config (``cfg``: a TinyModelConf or the config's
+    ``model.tiny``)."""
+    from transformers import Qwen2Config
+
+    return Qwen2Config(
+        vocab_size=vocab_size,
         hidden_size=cfg.hidden_size,
         intermediate_size=2 * cfg.hidden_size,
         num_hidden_layers=cfg.num_layers,
@@ -41,17 +63,11 @@ def init_model(
         tie_word_embeddings=True,
         use_sliding_window=False,
         bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
         initializer_range=cfg.initializer_range,
         dtype="float32",
     )
-    torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config)
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.bos_token_id = None
-    return model
 
 
 def prompt_texts(tokenizer: PreTrainedTokenizerFast, examples: list[Example]) -> list[str]:
