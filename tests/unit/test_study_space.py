@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rmsweep.config import compose
-from rmsweep.study import parse_spec, suggest, to_overrides
+from rmsweep.study import corners, parse_spec, suggest, to_overrides
 
 SPEC = """\
 name: space
@@ -87,3 +87,20 @@ def test_grid_values_of_discrete_entries(space) -> None:
     assert by_key["trainer.rollout_n"].grid_values() == [4, 8, 12]
     assert by_key["template"].grid_values() == ["pointwise_plain", "pointwise_fewshot"]
     assert not by_key["trainer.lr"].discrete()
+
+
+def test_corners_take_every_choice_and_each_ranges_ends_under_their_conditions(space) -> None:
+    points = corners(space)
+    # reward: linear, exact (1 each) + exponential × k ∈ {2, 8}; template ×2; lr ×2; rollout_n ×2
+    assert len(points) == 4 * 2 * 2 * 2
+    assert {p["reward.k"] for p in points if p["reward"] == "exponential"} == {2.0, 8.0}
+    assert all("reward.k" not in p for p in points if p["reward"] != "exponential")
+    assert {p["trainer.lr"] for p in points} == {1e-4, 1e-2}
+    assert {p["trainer.rollout_n"] for p in points} == {4, 12}  # the grid's ends, ints
+    assert all(isinstance(p["trainer.rollout_n"], int) for p in points)
+    fewshot = [p for p in points if p["template"] == "pointwise_fewshot"]
+    assert all(p["trainer.temperature"] == 1.2 for p in fewshot)
+    assert all("trainer.temperature" not in p for p in points if p not in fewshot)
+    # each corner is what suggest() returns for those values
+    for point in points[:5]:
+        assert suggest(optuna.trial.FixedTrial(point), space) == point

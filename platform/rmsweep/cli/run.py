@@ -25,12 +25,26 @@ app = typer.Typer(
 )
 
 
+_CHECK_HELP = (
+    "Dry run: compose veRL's config as the job would, run veRL's own validation, print what "
+    "the job will ask for (GPUs, rollout, batches, lengths, memory) and exit."
+)
+
+
+def _check(resolved: DictConfig, stage: str) -> None:
+    from rmsweep.cli._check import print_plans
+    from rmsweep.verl_check import check
+
+    print_plans(check(resolved, stage), title="the run's job")
+
+
 @app.command(context_settings={"allow_extra_args": False})
 def train(
     overrides: list[str] = typer.Argument(
         None, help="Hydra overrides, e.g. reward=linear trainer.lr=5e-4"
     ),
     cfg: bool = typer.Option(False, "--cfg", help="Print the resolved config and exit."),
+    check: bool = typer.Option(False, "--check", help=_CHECK_HELP),
 ) -> None:
     """Compose configs/ with OVERRIDES, record the run in MLflow, run it as a Ray job."""
     from rmsweep.config import compose, to_yaml
@@ -38,6 +52,9 @@ def train(
     resolved = compose(overrides or [])
     if cfg:
         typer.echo(to_yaml(resolved), nl=False)
+        return
+    if check:
+        _check(resolved, "grpo")
         return
     from rmsweep.run import train as run_train
 
@@ -56,6 +73,7 @@ def sft(
         "template=pairwise_verdict sft.lr=1e-4",
     ),
     cfg: bool = typer.Option(False, "--cfg", help="Print the resolved config and exit."),
+    check: bool = typer.Option(False, "--check", help=_CHECK_HELP),
 ) -> None:
     """SFT on a teacher's reasoning traces (RM-R1's first stage) with veRL's SFT trainer,
     recorded in MLflow like a GRPO run; then `run train model.from_run=<its run id>`."""
@@ -64,6 +82,9 @@ def sft(
     resolved = compose(overrides or [])
     if cfg:
         typer.echo(to_yaml(resolved), nl=False)
+        return
+    if check:
+        _check(resolved, "sft")
         return
     from rmsweep.run import train as run_train
 

@@ -44,23 +44,16 @@ def validate(
         False, "--no-config", help="Skip the checks against configs/ (keys, options)."
     ),
 ) -> None:
-    """Check spec files; print every problem as file:line: key: message."""
-    from rmsweep.study import load_spec
+    """Check spec files; print every problem as file:line: key: message.
 
-    problems = []
-    for path in specs:
-        try:
-            spec = load_spec(path, check_config=not no_config)
-        except SpecError as err:
-            problems.append(str(err))
-            continue
-        searched = sum(e.searched for e in spec.space)
-        typer.echo(
-            f"{path}: ok ({spec.name}: {searched} searched entries, {spec.n_trials} trials, "
-            f"sampler {spec.sampler.name}, pruner {spec.pruner.name})"
-        )
-    if problems:
-        raise SpecError("\n".join(problems))
+    With configs/ (the default), every corner of each spec's space is also composed as its
+    trial would be and validated by veRL itself (`study launch --check` shows the job)."""
+    from rmsweep.cli._check import validate_specs
+
+    validate_specs(specs, check_config=not no_config)
+
+
+_CHECK_HELP = "Dry run: veRL validates every corner of the space; prints the largest job."
 
 
 @app.command(context_settings={"allow_interspersed_args": True})
@@ -80,9 +73,16 @@ def launch(
     trials: int = typer.Option(None, "--trials", min=1, help="Trial budget (default: the spec's)."),
     poll_s: float = typer.Option(0.5, "--poll", min=0.05, help="Seconds between job polls."),
     runner: str = typer.Option("verl", "--runner", hidden=True, help=f"One of {RUNNERS}."),
+    check: bool = typer.Option(False, "--check", help=_CHECK_HELP),
 ) -> None:
     """Create a study from SPEC and run its trials (Ctrl-C stops the running jobs)."""
     from rmsweep.study import launch_study
+
+    if check:
+        from rmsweep.cli._check import check_spec
+
+        check_spec(spec, overrides or [])
+        return
 
     _drive(
         lambda: launch_study(

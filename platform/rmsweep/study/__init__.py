@@ -10,6 +10,7 @@ prunes from the validation curve it reads back from MLflow, and tells Optuna the
 
 from __future__ import annotations
 
+from rmsweep.study._check import SpaceCheck, check_space
 from rmsweep.study._components import Component
 from rmsweep.study._lifecycle import (
     StudyOutcome,
@@ -19,7 +20,7 @@ from rmsweep.study._lifecycle import (
     stored_spec,
 )
 from rmsweep.study._runner import TrialHandle, TrialRunner, VerlTrialRunner
-from rmsweep.study._space import SpaceEntry, suggest, to_overrides
+from rmsweep.study._space import SpaceEntry, corners, suggest, to_overrides
 from rmsweep.study._spec import Objective, StudySpec
 from rmsweep.study._summary import aggregate, state_counts, state_of, study_summary
 from rmsweep.study._validate import load_spec, parse_spec
@@ -27,6 +28,7 @@ from rmsweep.study._validate import load_spec, parse_spec
 __all__ = [
     "Component",
     "Objective",
+    "SpaceCheck",
     "SpaceEntry",
     "StudyOutcome",
     "StudySpec",
@@ -34,6 +36,8 @@ __all__ = [
     "TrialRunner",
     "VerlTrialRunner",
     "aggregate",
+    "check_space",
+    "corners",
     "launch_study",
     "load_spec",
     "open_study",

@@ -97,6 +97,18 @@ class SpaceEntry:
             return [round(self.low + i * self.step, 12) for i in range(n + 1)]
         raise ValueError(f"{self.key}: a continuous entry has no grid")
 
+    def ends(self) -> list[Any]:
+        """Each choice of a categorical entry, else the range's two ends (the fixed value)."""
+        if self.kind == "categorical":
+            return list(self.choices)
+        if self.kind == "fixed":
+            return [self.value]
+        values: list[Any] = self.grid_values() if self.discrete() else [self.low, self.high]
+        ends = [values[0], values[-1]]
+        if self.kind == "int":
+            ends = [int(v) for v in ends]
+        return list(dict.fromkeys(ends))
+
     def discrete(self) -> bool:
         """Whether :meth:`grid_values` can enumerate this entry."""
         return self.kind in ("categorical", "fixed") or (
@@ -142,6 +154,25 @@ def to_overrides(space: Sequence[SpaceEntry], values: Mapping[str, Any]) -> list
         else:
             keys.append(f"{key}={hydra_value(value)}")
     return groups + keys
+
+
+def corners(space: Sequence[SpaceEntry]) -> list[dict[str, Any]]:
+    """The corners of the space: every combination of each active entry's choices or range
+    ends (``low``, ``high``), conditions applied as :func:`suggest` applies them.
+
+    Returns:
+        One dict of values per corner, in spec order (what ``suggest`` would return).
+    """
+    points: list[dict[str, Any]] = [{}]
+    for entry in space:
+        grown = []
+        for values in points:
+            if not entry.active(values):
+                grown.append(values)
+                continue
+            grown.extend({**values, entry.key: end} for end in entry.ends())
+        points = grown
+    return points
 
 
 def group_keys(space: Sequence[SpaceEntry]) -> set[str]:
