@@ -16,7 +16,7 @@ TEST_WORKERS ?= 2
 # two tiny-model builds at once took 129 s each at 2 threads, 56 s at 1.
 TEST_THREADS ?= 1
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench clean gpu-setup gpu-lock gpu-check
 
 setup: $(STAMP)
 
@@ -32,7 +32,23 @@ demo: setup
 	$(BIN)/rmsweep study compare quickstart
 
 test: setup lint
-	OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20
+	OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20 -m "not network"
+
+# The GPU path (docs/gpu.md): its own venv, pinned by requirements/gpu.txt (torch 2.11.0, veRL's pin).
+GPU_VENV ?= .venv-gpu
+gpu-setup:
+	bash scripts/gpu_setup.sh $(GPU_VENV)
+
+# Regenerate the GPU lock from requirements/gpu.in (needs PyPI; writes requirements/gpu.txt).
+gpu-lock:
+	[ -x .venv-tools/bin/uv ] || { $(PY) -m venv .venv-tools && .venv-tools/bin/pip install -q "uv==0.13.10"; }
+	.venv-tools/bin/uv pip compile requirements/gpu.in --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 --no-emit-package rmsweep \
+	  --custom-compile-command "make gpu-lock" -o requirements/gpu.txt
+
+# The GPU environment resolves (Python 3.11 and 3.12) and the lock is current: needs PyPI.
+gpu-check: setup
+	$(BIN)/pytest -m network -q
 
 lint: setup
 	$(BIN)/ruff check .
