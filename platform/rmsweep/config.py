@@ -29,6 +29,16 @@ def config_dir() -> Path:
 def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("abspath"):
         OmegaConf.register_new_resolver("abspath", lambda p: str(Path(p).expanduser().resolve()))
+    if not OmegaConf.has_resolver("unless_server"):
+        OmegaConf.register_new_resolver("unless_server", unless_server)
+
+
+def unless_server(uri: str, path: str) -> str | None:
+    """``path`` for a tracking store this process writes itself (a file, sqlite, a database);
+    None for a tracking server (``http(s)://``), which keeps artifacts where it is told to
+    (``--artifacts-destination``, ``--default-artifact-root``): hosts that cannot see this
+    machine's disk read them there."""
+    return None if str(uri).startswith(("http://", "https://")) else path
 
 
 def _one_line(err: BaseException) -> str:

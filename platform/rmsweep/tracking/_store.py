@@ -88,9 +88,11 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: Path | str
     found = client.get_experiment_by_name(name)
     if found is None:
         location = None
-        if artifact_root is not None:
-            root = Path(artifact_root).resolve()
-            location = (root / (_UNSAFE_DIR_CHARS.sub("_", name) or "experiment")).as_uri()
+        folder = _UNSAFE_DIR_CHARS.sub("_", name) or "experiment"
+        if artifact_root is not None and "://" in str(artifact_root):  # s3://, gs://, …
+            location = f"{str(artifact_root).rstrip('/')}/{folder}"
+        elif artifact_root is not None:
+            location = (Path(artifact_root).resolve() / folder).as_uri()
         try:
             return client.create_experiment(name, artifact_location=location)
         except MlflowException as err:
