@@ -282,11 +282,16 @@ def _submit(
     # The SFT trainer is the job's own process: its GPU is the entrypoint's (GRPO's are
     # veRL's placement groups, inside the job).
     gpus = 1.0 if stage == "sft" and cfg.device.name == "gpu" else None
+    # On a cluster, the driver asks for a CPU (and the configured resources): Ray would run it
+    # on the head otherwise, which a CPU job would then train on.
+    remote = cfg.cluster.address is not None
     return launcher.submit(
         verl.entrypoint(spec, python=python),
         env=env,
         metadata={names.JOB_METADATA_RUN_ID: inputs.run_id},
+        entrypoint_num_cpus=1.0 if remote else None,
         entrypoint_num_gpus=gpus,
+        entrypoint_resources=dict(cfg.cluster.resources or {}) or None,
     )
 
 

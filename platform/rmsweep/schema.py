@@ -162,6 +162,9 @@ class TrainerConf:
 class ClusterConf:
     name: str = "local"
     address: str | None = None
+    # Custom Ray resources a job's driver asks for on a cluster (where it trains on a CPU,
+    # evaluates, or drives veRL), e.g. {worker: 1}; it always asks for one CPU there.
+    resources: dict[str, float] | None = None
 
 
 @dataclass

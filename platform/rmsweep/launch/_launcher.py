@@ -176,6 +176,7 @@ class RayLauncher:
         metadata: dict[str, str] | None = None,
         entrypoint_num_cpus: float | None = None,
         entrypoint_num_gpus: float | None = None,
+        entrypoint_resources: dict[str, float] | None = None,
     ) -> str:
         """Submit ``entrypoint`` (a shell command) as a Ray job and return its job id.
 
@@ -187,6 +188,7 @@ class RayLauncher:
             metadata: string labels stored with the job.
             entrypoint_num_cpus: CPUs reserved for the entrypoint process itself.
             entrypoint_num_gpus: GPUs reserved for it (a trainer that is the job's process).
+            entrypoint_resources: custom resources reserved for it (which nodes may run it).
 
         Returns:
             The job id (the submission id).
@@ -206,6 +208,7 @@ class RayLauncher:
                 metadata=metadata,
                 entrypoint_num_cpus=entrypoint_num_cpus,
                 entrypoint_num_gpus=entrypoint_num_gpus,
+                entrypoint_resources=entrypoint_resources,
             )
         except Exception as err:
             raise LaunchError(
