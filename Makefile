@@ -16,7 +16,7 @@ TEST_WORKERS ?= 2
 # two tiny-model builds at once took 129 s each at 2 threads, 56 s at 1.
 TEST_THREADS ?= 1
 
-.PHONY: setup demo test lint format bench clean gpu-setup gpu-lock gpu-check
+.PHONY: setup demo test test-cluster lint format bench clean gpu-setup gpu-lock gpu-check
 
 setup: $(STAMP)
 
@@ -32,7 +32,11 @@ demo: setup
 	$(BIN)/rmsweep study compare quickstart
 
 test: setup lint
-	OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20 -m "not network"
+	OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20 -m "not network and not cluster"
+
+# Hosts that share no disk, on this machine (root): rmsweep.testing.cluster, docs/cluster.md.
+test-cluster: setup
+	$(BIN)/pytest -m cluster -v --durations=10
 
 # The GPU path (docs/gpu.md): its own venv, pinned by requirements/gpu.txt (torch 2.11.0, veRL's pin).
 GPU_VENV ?= .venv-gpu

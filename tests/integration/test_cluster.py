@@ -1,0 +1,125 @@
+"""A cluster of hosts that share no disk (rmsweep.testing.cluster): network and mount
+namespaces on this machine, PostgreSQL and an MLflow server on a services host, a Ray head on
+the controller's host, Ray workers on two more. Needs root; `make test-cluster` runs this tier."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+from rmsweep.config import REPO_ROOT
+from rmsweep.testing.cluster import SUBNET, Cluster
+
+pytestmark = pytest.mark.cluster
+
+
+def _missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network and mount namespaces)"
+    for tool in ("ip", "nsenter", "unshare", "runuser"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    missing = _missing()
+    if missing:
+        pytest.skip(missing)
+    made = Cluster(checkout=REPO_ROOT).up()
+    try:
+        yield made
+    finally:
+        made.down()
+
+
+def _python(cluster: Cluster, host: str, code: str, **env: str) -> str:
+    done = cluster.run(host, [sys.executable, "-c", textwrap.dedent(code)], env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout.strip()
+
+
+def test_hosts_share_nothing_but_their_services(cluster: Cluster) -> None:
+    probe = f"""
+        import os, pathlib, importlib.util
+        print(json.dumps({{
+            "checkout": sorted(os.listdir({str(REPO_ROOT)!r})),
+            "rmsweep": importlib.util.find_spec("rmsweep") is not None,
+            "venv_writable": os.access({sys.prefix!r}, os.W_OK),
+            "tmp": sorted(os.listdir("/tmp")),
+        }}))
+    """.replace("print(json", "import json; print(json")
+    seen = {h: json.loads(_python(cluster, h, probe)) for h in ("h1", "h2", "h3")}
+    assert "platform" in seen["h1"]["checkout"] and seen["h1"]["rmsweep"]
+    for worker in ("h2", "h3"):  # the node image: the environment, read-only, no checkout
+        assert seen[worker]["checkout"] in ([], [".venv"])
+        assert not seen[worker]["rmsweep"]  # the editable install points at the checkout
+        assert not seen[worker]["venv_writable"]
+    marker = f"rmsweep-{os.getpid()}"
+    cluster.run("h2", ["touch", f"/tmp/{marker}"])
+    assert marker not in json.loads(_python(cluster, "h3", probe))["tmp"]
+
+
+def test_nothing_listens_outside_the_test_subnet_and_loopback(cluster: Cluster) -> None:
+    for host in cluster.hosts:
+        links = subprocess.run(
+            ["ip", "-n", host.netns, "-o", "-4", "addr"], capture_output=True, text=True
+        ).stdout
+        addresses = {line.split()[3].split("/")[0] for line in links.splitlines()}
+        assert addresses == {"127.0.0.1", host.ip}, host  # a wildcard bind reaches only these
+        listening = subprocess.run(
+            ["ip", "netns", "exec", host.netns, "ss", "-ltnH"], capture_output=True, text=True
+        ).stdout
+        for line in listening.splitlines():
+            local = line.split()[3].rsplit(":", 1)[0].strip("[]").removeprefix("::ffff:")
+            assert local in ("*", "0.0.0.0", "::", "127.0.0.1", host.ip), (host, line)
+            assert not local.startswith(SUBNET) or local == host.ip
+
+
+def test_a_jobs_driver_runs_on_a_worker_host_not_the_head(cluster: Cluster) -> None:
+    code = """
+        from pathlib import Path
+        from rmsweep.launch import RayLauncher
+        launcher = RayLauncher(__import__("os").environ["RAY_ADDRESS"], workdir=Path("/tmp/l"))
+        hosts = set()
+        for _ in range(2):
+            job = launcher.submit("true", env={}, entrypoint_num_cpus=1.0)
+            assert launcher.wait(job) == "SUCCEEDED"
+            info = launcher._client().get_job_info(job)
+            hosts.add(info.driver_agent_http_address.split("//")[1].rsplit(":", 1)[0])
+        print(" ".join(sorted(hosts)))
+    """
+    hosts = set(_python(cluster, "h1", code).split())
+    assert hosts and hosts <= {h.ip for h in cluster.worker_hosts}
+
+
+def test_a_tracking_server_keeps_artifacts_that_another_host_reads(cluster: Cluster) -> None:
+    code = """
+        from rmsweep.config import compose
+        from rmsweep.tracking import ensure_experiment, tracking_client
+        cfg = compose(["experiment=served"])
+        assert cfg.tracking.artifact_root is None, cfg.tracking.artifact_root
+        client = tracking_client(cfg.tracking.uri)
+        experiment = ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_root)
+        run = client.create_run(experiment)
+        client.log_text(run.info.run_id, "made on h1", "proof/note.txt")
+        client.set_terminated(run.info.run_id)
+        print(client.get_experiment(experiment).artifact_location, run.info.run_id)
+    """
+    out = _python(cluster, "h1", code, RMSWEEP_HOME="/tmp/home")
+    location, run_id = out.splitlines()[-1].split()
+    assert location.startswith("mlflow-artifacts:")
+    read = f"""
+        from mlflow import MlflowClient
+        path = MlflowClient().download_artifacts({run_id!r}, "proof/note.txt", "/tmp")
+        print(open(path).read())
+    """
+    assert _python(cluster, "h3", read).splitlines()[-1] == "made on h1"
