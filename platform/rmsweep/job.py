@@ -19,6 +19,8 @@ from typing import Any
 
 from rmsweep.verl import JobSpec
 
+PRIVATE_RAY = "++ray_kwargs.ray_init.address=local"  # rmsweep.verl_cpu.cpu_overrides
+
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
@@ -28,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     fields = json.loads(args[0])
     if "main_ppo" in fields:  # a spec written before SFT stages (a job queued across an upgrade)
         fields["trainer_args"] = fields.pop("main_ppo")
+    if fields.get("fetch"):
+        code = fetch_inputs(fields["fetch"])
+        if code != 0:
+            return code
+        fields = localize(fields, Path.cwd())
     spec = JobSpec(**fields)
     if spec.before is not None:
         code = run_first_stage(spec.before)
@@ -40,6 +47,32 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0:
         return code
     return after_training(spec)
+
+
+def fetch_inputs(fetch: list[dict[str, Any]]) -> int:
+    """A job on a host that cannot see the submitting machine's disk: its inputs from the
+    run's artifacts, digest-checked (``rmsweep.shipping``); a failure is the run's reason."""
+    from rmsweep import names
+    from rmsweep.shipping import unpack
+    from rmsweep.tracking import tracking_client
+
+    client = tracking_client(os.environ["MLFLOW_TRACKING_URI"])
+    run_id = os.environ["MLFLOW_RUN_ID"]
+    try:
+        unpack(client, run_id, fetch, Path.cwd())
+    except Exception as err:
+        reason = f"fetching the run's inputs failed: {err}".splitlines()[0][:5000]
+        client.set_tag(run_id, names.TAG_REASON, reason)
+        print(f"rmsweep: {reason}", file=sys.stderr, flush=True)
+        return 1
+    print(f"rmsweep: fetched {len(fetch)} inputs of run {run_id}", flush=True)
+    return 0
+
+
+def localize(fields: dict[str, Any], job_dir: Path) -> dict[str, Any]:
+    from rmsweep.shipping import localize as put_job_dir
+
+    return dict(put_job_dir(fields, job_dir))
 
 
 def run_first_stage(stage: dict[str, Any]) -> int:
@@ -75,6 +108,10 @@ def trainer_env(spec: JobSpec) -> dict[str, str]:
     from rmsweep import sft
 
     env = dict(os.environ)
+    if PRIVATE_RAY in spec.trainer_args:
+        # veRL's driver starts a Ray of its own on this host: the Ray job's runtime env (its
+        # working_dir package lives in the cluster's GCS) must not follow it there.
+        env.pop("RAY_JOB_CONFIG_JSON_ENV_VAR", None)
     if spec.trainer_module == sft.SFT_MODULE:
         from rmsweep.launch._head import free_ports
 

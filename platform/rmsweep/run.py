@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from rmsweep import names
+from rmsweep.config import REPO_ROOT
 from rmsweep.errors import LaunchError, RmsweepError
 
 if TYPE_CHECKING:
@@ -217,9 +218,10 @@ def start_run(
         (``killed`` on Ctrl-C) here, as no one else holds its id, and the error re-raised;
         bad inputs fail before any run exists.
     """
-    from rmsweep import record, sft, stages, tracking
+    from rmsweep import record, sft, shipping, stages, tracking
 
     stages.check_stage_data(cfg, stage)  # a study's trial too (its space may swap the data)
+    shipping.check(cfg)
     inputs = record.prepare_inputs(cfg)
     traces = record.prepare_traces(cfg)  # a GRPO run's own SFT stage (sft.traces)
     if stage == "sft":
@@ -243,11 +245,18 @@ def start_run(
     job_id = None
     try:
         job_inputs = record.job_inputs(cfg, inputs, run_id)
+        parcels: list[shipping.Parcel] = []
+        if shipping.ships(cfg):
+            here = Path(inputs.model_path).is_dir()
+            job_inputs, parcels = shipping.relocate(job_inputs, model_is_here=here)
         if traces is not None:
             sft_run_id = stages.record_sft_stage(client, experiment_id, cfg, inputs, traces, run_id)
             spec = stages.chained_job_spec(cfg, job_inputs, traces, sft_run_id)
         else:
             spec = _job_spec(cfg, job_inputs, stage)
+        if shipping.ships(cfg):
+            spec, parcels = shipping.ship(spec, parcels, REPO_ROOT)
+            shipping.pack(client, run_id, parcels)
         job_id = _submit(cfg, spec, job_inputs, launcher, stage)
         client.set_tag(run_id, names.TAG_JOB_ID, job_id)
     except BaseException as err:
@@ -275,10 +284,14 @@ def _job_spec(cfg: DictConfig, inputs: JobInputs, stage: str) -> JobSpec:
 def _submit(
     cfg: DictConfig, spec: JobSpec, inputs: JobInputs, launcher: RayLauncher, stage: str
 ) -> str:
-    from rmsweep import sft, verl
+    from rmsweep import sft, shipping, verl
 
     python = sys.executable if cfg.cluster.name == "local" else "python"
     env = sft.submit_env(cfg, inputs) if stage == "sft" else verl.submit_env(cfg, inputs)
+    command = verl.entrypoint(spec, python=python)
+    shipped = shipping.ships(cfg)
+    if shipped:
+        command = shipping.entrypoint(command)
     # The SFT trainer is the job's own process: its GPU is the entrypoint's (GRPO's are
     # veRL's placement groups, inside the job).
     gpus = 1.0 if stage == "sft" and cfg.device.name == "gpu" else None
@@ -286,12 +299,14 @@ def _submit(
     # on the head otherwise, which a CPU job would then train on.
     remote = cfg.cluster.address is not None
     return launcher.submit(
-        verl.entrypoint(spec, python=python),
+        command,
         env=env,
         metadata={names.JOB_METADATA_RUN_ID: inputs.run_id},
         entrypoint_num_cpus=1.0 if remote else None,
         entrypoint_num_gpus=gpus,
         entrypoint_resources=dict(cfg.cluster.resources or {}) or None,
+        working_dir=REPO_ROOT if shipped else None,
+        excludes=shipping.EXCLUDES if shipped else None,
     )
 
 

@@ -165,6 +165,9 @@ class ClusterConf:
     # Custom Ray resources a job's driver asks for on a cluster (where it trains on a CPU,
     # evaluates, or drives veRL), e.g. {worker: 1}; it always asks for one CPU there.
     resources: dict[str, float] | None = None
+    # A path every node sees at the same place (NFS, Lustre): the checkout and the work
+    # directory under it are read in place. Null: jobs get code and inputs through the run.
+    shared_dir: str | None = None
 
 
 @dataclass

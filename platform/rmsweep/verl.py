@@ -199,6 +199,9 @@ class JobSpec:
     # A stage run first, in this job (rmsweep.stages): its run_id, spec (a JobSpec as a dict)
     # and env (added to the job's for its trainer).
     before: dict[str, Any] | None = field(default=None)
+    # Inputs the job downloads from its run before anything else (rmsweep.shipping.Parcel
+    # as dicts): set when the cluster cannot see this machine's disk.
+    fetch: list[dict[str, Any]] | None = field(default=None)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

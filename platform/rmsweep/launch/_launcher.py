@@ -177,18 +177,23 @@ class RayLauncher:
         entrypoint_num_cpus: float | None = None,
         entrypoint_num_gpus: float | None = None,
         entrypoint_resources: dict[str, float] | None = None,
+        working_dir: Path | None = None,
+        excludes: list[str] | None = None,
     ) -> str:
         """Submit ``entrypoint`` (a shell command) as a Ray job and return its job id.
 
         Args:
             entrypoint: the job's command line, run by the cluster's job supervisor.
-            env: environment variables for the job (its runtime_env ``env_vars``). Nothing is
-                uploaded: the job sees the cluster's files at the paths given.
+            env: environment variables for the job (its runtime_env ``env_vars``).
             submission_id: the job id to use (Ray makes one when None); must be new.
             metadata: string labels stored with the job.
             entrypoint_num_cpus: CPUs reserved for the entrypoint process itself.
             entrypoint_num_gpus: GPUs reserved for it (a trainer that is the job's process).
             entrypoint_resources: custom resources reserved for it (which nodes may run it).
+            working_dir: a folder Ray uploads and runs the job in (its ``.gitignore`` and
+                ``excludes`` left out); None: nothing is uploaded, the job sees the cluster's
+                files at the paths given.
+            excludes: paths of ``working_dir`` not uploaded.
 
         Returns:
             The job id (the submission id).
@@ -200,11 +205,14 @@ class RayLauncher:
         if bad:
             raise LaunchError(f"job env values must be strings; not for {', '.join(bad)}")
         client = self._client(start=True)
+        runtime_env: dict[str, object] = {"env_vars": dict(env)}
+        if working_dir is not None:
+            runtime_env.update(working_dir=str(working_dir), excludes=list(excludes or []))
         try:
             return client.submit_job(
                 entrypoint=entrypoint,
                 submission_id=submission_id,
-                runtime_env={"env_vars": dict(env)},
+                runtime_env=runtime_env,
                 metadata=metadata,
                 entrypoint_num_cpus=entrypoint_num_cpus,
                 entrypoint_num_gpus=entrypoint_num_gpus,

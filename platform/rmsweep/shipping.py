@@ -1,0 +1,200 @@
+"""Jobs on hosts that cannot see this machine's disk: what they need travels with the run.
+
+On a cluster that is not this machine's local head, and unless ``cluster.shared_dir`` names a
+path every node sees, a job reads nothing of the submitting machine's disk:
+
+- code: rmsweep, ``reward_fns/`` and ``configs/`` reach it as the job's Ray ``working_dir``
+  (:func:`runtime_env`; Ray honours ``.gitignore``), on ``PYTHONPATH`` (:func:`entrypoint`);
+- inputs: the prepared train/val files, the starting model when it is a folder here, the SFT
+  traces and the benchmark files are logged as the run's artifacts under ``inputs/``
+  (:func:`pack`), each with its digest; the job downloads them into its working directory and
+  checks every digest before training (:func:`unpack`);
+- outputs: every path the job writes is under its working directory, and the trained model is
+  logged as the run's ``checkpoint/`` artifact whatever its size.
+
+Paths in the job's spec are written relative to the job's own folder, behind :data:`JOB_DIR`;
+the job puts its folder in their place when it starts (:func:`localize`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rmsweep.config import REPO_ROOT
+from rmsweep.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from omegaconf import DictConfig
+
+    from rmsweep.verl import JobInputs, JobSpec
+
+JOB_DIR = "@job"  # stands for the job's working directory in a shipped spec's paths
+INPUTS = "inputs"  # the artifact folder, and the folder the job fetches into
+# Ray's working_dir upload: what the job needs of the checkout (.gitignore is honoured too).
+EXCLUDES = [".git", "tests", "benchmarks", "docs", "requirements", "scripts"]
+
+
+def ships(cfg: DictConfig) -> bool:
+    """Whether the run's job gets its code and inputs through the run (a remote cluster
+    without a shared path) rather than from this machine's disk."""
+    return cfg.cluster.address is not None and not cfg.cluster.get("shared_dir")
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """One input: where it is here, its artifact path under ``inputs/``, its digest."""
+
+    name: str  # e.g. "train.parquet", "model", "eval/rmbench/total_dataset.json"
+    digest: str
+    source: str = ""  # on the submitting machine; not in the job's spec
+
+    @property
+    def job_path(self) -> str:
+        return f"{JOB_DIR}/{INPUTS}/{self.name}"
+
+
+def digest(path: Path) -> str:
+    """sha256 of a file's bytes, or of a folder's files (relative names and bytes, sorted)."""
+    sha = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            sha.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                sha.update(chunk)
+    return sha.hexdigest()
+
+
+def relocate(inputs: JobInputs, *, model_is_here: bool) -> tuple[JobInputs, list[Parcel]]:
+    """The job's inputs as its own paths, and the parcels that carry them."""
+    parcels = [
+        Parcel("train.parquet", digest(Path(inputs.train_file)), str(inputs.train_file)),
+        Parcel("val.parquet", digest(Path(inputs.val_file)), str(inputs.val_file)),
+    ]
+    model_path = inputs.model_path
+    if model_is_here:  # a folder on this machine (the tiny model, another run's checkpoint)
+        parcels.append(Parcel("model", digest(Path(model_path)), model_path))
+        model_path = parcels[-1].job_path
+    moved = replace(
+        inputs,
+        train_file=Path(parcels[0].job_path),
+        val_file=Path(parcels[1].job_path),
+        model_path=model_path,
+        checkpoint_dir=Path(JOB_DIR) / "checkpoints" / inputs.run_id,
+    )
+    return moved, parcels
+
+
+def relocate_benches(benches: dict[str, str]) -> tuple[dict[str, str], list[Parcel]]:
+    """Benchmark files (or folders) as the job's paths, and their parcels."""
+    parcels = [
+        Parcel(f"eval/{name}/{Path(path).name}", digest(Path(path)), path)
+        for name, path in benches.items()
+    ]
+    return {name: p.job_path for name, p in zip(benches, parcels, strict=True)}, parcels
+
+
+def pack(client: MlflowClient, run_id: str, parcels: Iterable[Parcel]) -> None:
+    """Log each parcel as the run's artifact ``inputs/<name>``."""
+    for parcel in parcels:
+        source = Path(parcel.source)
+        folder = str(Path(INPUTS, parcel.name).parent) if "/" in parcel.name else INPUTS
+        if source.is_dir():
+            client.log_artifacts(run_id, str(source), f"{INPUTS}/{parcel.name}")
+        else:
+            client.log_artifact(run_id, str(source), folder)
+
+
+def unpack(client: MlflowClient, run_id: str, fetch: list[dict[str, Any]], job_dir: Path) -> None:
+    """Download the run's ``inputs/`` parcels into ``job_dir`` and check every digest.
+
+    Raises:
+        ConfigError: a parcel is missing or its digest differs from the run's record.
+    """
+    for fields in fetch:
+        parcel = Parcel(**fields)
+        target = job_dir / INPUTS / parcel.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        artifact = f"{INPUTS}/{parcel.name}"
+        try:
+            client.download_artifacts(run_id, artifact, str(target.parent))
+        except Exception as err:
+            raise ConfigError(f"run {run_id}: cannot fetch its input {artifact}: {err}") from None
+        found = digest(target)
+        if found != parcel.digest:
+            raise ConfigError(
+                f"run {run_id}: input {artifact} has digest {found[:12]}…, the run recorded "
+                f"{parcel.digest[:12]}…: it changed since the run was recorded"
+            )
+
+
+def localize(value: Any, job_dir: Path) -> Any:
+    """``value`` (a spec, or a part of one) with :data:`JOB_DIR` replaced by ``job_dir``."""
+    text = json.dumps(value)
+    return json.loads(text.replace(JOB_DIR + "/", f"{job_dir}/"))
+
+
+def runtime_env(env: dict[str, str], code_dir: Path) -> dict[str, Any]:
+    """The job's Ray runtime env: its variables, and the checkout as its working directory."""
+    if not (code_dir / "platform" / "rmsweep").is_dir():
+        raise ConfigError(f"{code_dir}: not an rmsweep checkout (no platform/rmsweep) to ship")
+    return {"env_vars": dict(env), "working_dir": str(code_dir), "excludes": EXCLUDES}
+
+
+def entrypoint(command: str) -> str:
+    """``command`` with the shipped code first on ``PYTHONPATH`` (the job's cwd is it)."""
+    return f'PYTHONPATH="$PWD/platform:$PWD${{PYTHONPATH:+:$PYTHONPATH}}" {command}'
+
+
+def check(cfg: DictConfig) -> None:
+    """Before any run: a shipped job can reach the run's record.
+
+    Raises:
+        ConfigError: the tracking store is a file on this machine (sqlite, file:) while the
+            job runs where this disk is not, or the run would chain SFT stages (not built yet).
+    """
+    shared = cfg.cluster.get("shared_dir")
+    if cfg.cluster.address is not None and shared:
+        for what, path in (("the checkout", REPO_ROOT), ("workdir", Path(cfg.workdir))):
+            if not Path(path).resolve().is_relative_to(Path(shared).resolve()):
+                raise ConfigError(
+                    f"cluster.shared_dir={shared}: {what} ({path}) is not under it, so the "
+                    "nodes cannot read it there (move it, or set cluster.shared_dir=null)"
+                )
+    if not ships(cfg):
+        return
+    uri = str(cfg.tracking.uri)
+    if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+        raise ConfigError(
+            f"tracking.uri={uri} is a file on this machine, which the cluster's nodes cannot "
+            "reach: use an MLflow server (MLFLOW_TRACKING_URI=http://…, started with "
+            "--serve-artifacts) or a database every node reaches"
+        )
+    if cfg.sft.traces:
+        raise ConfigError(
+            "sft.traces (SFT, then GRPO, in one job) on a cluster without cluster.shared_dir "
+            "is not built yet: run `rmsweep run sft`, then GRPO with model.from_run=<its run>"
+        )
+
+
+def ship(spec: JobSpec, parcels: list[Parcel], code_dir: Path) -> tuple[JobSpec, list[Parcel]]:
+    """``spec`` as a job whose working directory is ``code_dir``'s upload, and every parcel
+    it fetches: benchmarks relocated, each path of ``code_dir`` made the job's own, the model
+    always logged (no host but the job's sees its folder). The spec names no source path."""
+    from rmsweep.verl import JobSpec
+
+    if spec.eval:
+        benches, more = relocate_benches(spec.eval["benches"])
+        spec = replace(spec, eval={**spec.eval, "benches": benches})
+        parcels = [*parcels, *more]
+    fetch = [{"name": p.name, "digest": p.digest} for p in parcels]
+    spec = replace(spec, fetch=fetch, artifact_max_mb=float("inf"))
+    text = spec.to_json().replace(f"{code_dir}/", f"{JOB_DIR}/")
+    return JobSpec(**json.loads(text)), parcels
