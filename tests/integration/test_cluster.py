@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,3 +124,54 @@ def test_a_tracking_server_keeps_artifacts_that_another_host_reads(cluster: Clus
         print(open(path).read())
     """
     assert _python(cluster, "h3", read).splitlines()[-1] == "made on h1"
+
+
+TRAIN = [
+    "cluster=ray",
+    "trainer.total_steps=2",
+    "trainer.test_freq=2",
+    "device.threads=1",
+    "eval.rmbench=evalsets/synthetic-rmbench/synthetic_filtered.json",
+    "eval.limit=20",
+]
+
+
+def _rmsweep(cluster: Cluster, host: str, *args: str) -> str:
+    home = f"/tmp/home-{host}"  # the host's private /tmp: its own .rmsweep
+    done = cluster.run(
+        host, ["rmsweep", *args], env={"RMSWEEP_HOME": home}, cwd=REPO_ROOT, timeout=900
+    )
+    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
+    return done.stdout
+
+
+def test_a_run_trains_on_a_worker_and_another_host_reproduces_it(cluster: Cluster) -> None:
+    out = _rmsweep(cluster, "h1", "run", "train", *TRAIN)
+    (run_id,) = re.findall(r"^run ([0-9a-f]{32}): complete", out, re.M)
+    facts = f"""
+        import json, os
+        from mlflow import MlflowClient
+        from ray.job_submission import JobSubmissionClient
+        client = MlflowClient()
+        run = client.get_run({run_id!r})
+        job = JobSubmissionClient(os.environ["RAY_ADDRESS"]).get_job_info(run.data.tags["rmsweep.job_id"])
+        model = client.download_artifacts({run_id!r}, "checkpoint", "/tmp/ckpt")
+        print(json.dumps({{
+            "inputs": sorted(a.path for a in client.list_artifacts({run_id!r}, "inputs")),
+            "eval": run.data.metrics.get("eval/rmbench/avg"),
+            "driver": job.driver_agent_http_address.split("//")[1].rsplit(":", 1)[0],
+            "entrypoint": job.entrypoint,
+            "model": sorted(os.listdir(model)),
+        }}))
+    """
+    seen = json.loads(_python(cluster, "h3", facts).splitlines()[-1])
+    assert seen["inputs"] == [
+        "inputs/eval", "inputs/model", "inputs/train.parquet", "inputs/val.parquet"
+    ]  # fmt: skip
+    assert seen["eval"] is not None
+    assert seen["driver"] in {h.ip for h in cluster.worker_hosts}
+    assert str(REPO_ROOT) not in seen["entrypoint"] and "/tmp/home-h1" not in seen["entrypoint"]
+    assert "config.json" in seen["model"] and "model.safetensors" in seen["model"]
+    cluster.clone_checkout("h3")  # a user's clone on h3, which never saw h1's disk
+    again = _rmsweep(cluster, "h3", "run", "reproduce", run_id)
+    assert "all " in again and " final metrics identical" in again, again[-2000:]

@@ -125,13 +125,14 @@ class Cluster:
         }
 
     # --- running commands -----------------------------------------------------------------
-    def command(self, host: str, argv: Sequence[str]) -> list[str]:
-        """``argv`` inside ``host``'s network and mount namespaces."""
+    def command(self, host: str, argv: Sequence[str], cwd: Path | None = None) -> list[str]:
+        """``argv`` inside ``host``'s network and mount namespaces, in ``cwd`` (default /)."""
         h = self.host(host)
         return [
             "nsenter",
             f"--net=/run/netns/{h.netns}",
             f"--mount={STATE / (h.name + '.mnt')}",
+            f"--wd={cwd or '/'}",
             "--",
             *argv,
         ]
@@ -147,9 +148,9 @@ class Cluster:
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` on ``host`` (its cluster environment plus ``env``) and wait."""
         return subprocess.run(
-            self.command(host, argv),
+            self.command(host, argv, cwd),
             env={**self.env(), **(env or {})},
-            cwd=cwd or "/",
+            cwd="/",
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -167,12 +168,31 @@ class Cluster:
         """Start ``argv`` on ``host`` in the background (output to ``log``)."""
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (the child owns it)
         return subprocess.Popen(
-            self.command(host, argv),
+            self.command(host, argv, cwd),
             env={**self.env(), **(env or {})},
-            cwd=cwd or "/",
+            cwd="/",
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+        )
+
+    def clone_checkout(self, host: str) -> None:
+        """Give ``host`` a working copy of its own at the checkout's path (as a user's clone
+        on that machine would be): the checkout's files git knows of, not its ``.rmsweep/``."""
+        files = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard", "-z"],
+            cwd=self.checkout,
+            capture_output=True,
+            check=True,
+        ).stdout
+        pack = subprocess.run(
+            ["tar", "-C", str(self.checkout), "--null", "-T", "-", "-c"],
+            input=files,
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(
+            self.command(host, ["tar", "-x", "-C", str(self.checkout)]), input=pack, check=True
         )
 
     def pids(self, host: str) -> list[int]:

@@ -24,9 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[:1] == ["run"] and len(args) >= 3:
         rest = args[3:] if args[2] == "--" else args[2:]
         cluster = Cluster.load()
-        return subprocess.call(
-            cluster.command(args[1], rest), env=cluster.env(), cwd=str(cluster.checkout)
-        )
+        return subprocess.call(cluster.command(args[1], rest, cluster.checkout), env=cluster.env())
     print(
         "usage: python -m rmsweep.testing.cluster up | down | run HOST -- COMMAND…", file=sys.stderr
     )
