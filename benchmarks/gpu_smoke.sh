@@ -49,7 +49,7 @@ phase() {
   local peak seconds rate
   peak=$(sort -n "$out/$name.mem" | tail -1)
   seconds=$(python -c "print(f'{$end - $start:.1f}')")
-  rate=$(rate_of "$name")
+  rate=$(rate_of "$name" 2>/dev/null) || rate="?"
   printf 'gpu-smoke: %-10s %7s s  GPU memory peak %6s MiB  %s  exit %s\n' \
     "$name" "$seconds" "${peak:-?}" "$rate" "$rc"
   [ "$rc" = 0 ] || { tail -30 "$out/$name.log" >&2; fail "$name failed (log: $out/$name.log)"; }
@@ -60,8 +60,8 @@ run_id() { grep -oE '^run [0-9a-f]{32}' "$out/$1.log" | head -1 | cut -d' ' -f2;
 rate_of() {  # veRL's tokens/s per GPU, the mean over the run's steps; items/s for eval
   case $1 in
     check) echo "-" ;;
-    eval) python -c "import json,sys; n=len(json.load(open(sys.argv[1]))); print(f'{n} items')" \
-            evalsets/synthetic-rmbench/synthetic_filtered.json ;;
+    eval) python -c "import json,sys; n=len(json.load(open(sys.argv[1]))); print(f'{n / float(sys.argv[2]):.1f} items/s')" \
+            evalsets/synthetic-rmbench/synthetic_filtered.json "$seconds" ;;
     *) python - "$(run_id "$1")" <<'EOF'
 import sys
 from mlflow.tracking import MlflowClient

@@ -15,12 +15,13 @@ fail() { echo "gpu-setup: $*" >&2; exit 2; }
   || fail "needs Python >= 3.11 (PY=... picks another interpreter)"
 [ "$(uname -s) $(uname -m)" = "Linux x86_64" ] \
   || fail "vLLM 0.24 and torch's CUDA wheels are for Linux x86_64; this is $(uname -s) $(uname -m)"
-"$py" -m venv "$venv"
-"$venv/bin/pip" install -q --upgrade pip
+"$py" -m venv "$venv" || fail "$py -m venv $venv failed (on Debian: apt-get install python3-venv)"
+"$venv/bin/pip" install -q --upgrade pip || fail "pip could not upgrade itself in $venv"
 echo "gpu-setup: installing rmsweep[gpu] pinned by requirements/gpu.txt into $venv (several GB)"
 "$venv/bin/pip" install -q -c requirements/gpu.txt -e '.[gpu]' \
   || fail "rmsweep[gpu] did not install (pip's reason above)"
-torch_cuda=$("$venv/bin/python" -c 'import torch; print(torch.__version__, torch.version.cuda)')
+torch_cuda=$("$venv/bin/python" -c 'import torch; print(torch.__version__, torch.version.cuda)') \
+  || fail "torch does not import in $venv"
 echo "gpu-setup: torch $torch_cuda"
 if [ "${FLASH_ATTN:-1}" = 0 ]; then
   echo "gpu-setup: done, without flash-attn: run with device.attention=sdpa"
@@ -30,7 +31,9 @@ fi
 # a prebuilt wheel for this torch/CUDA/Python on its release page, compiles with nvcc.
 nvcc=$(command -v nvcc || true)
 [ -n "$nvcc" ] || [ -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ] \
-  || fail "flash-attn needs a CUDA toolkit (nvcc) to build and none is here (CUDA_HOME unset, no nvcc on PATH): install the toolkit of torch's CUDA (${torch_cuda#* }), or FLASH_ATTN=0 and device.attention=sdpa"
+  || fail "flash-attn needs a CUDA toolkit (nvcc) to build and none is here (no nvcc on PATH nor in \${CUDA_HOME:-/usr/local/cuda}/bin): install the toolkit of torch's CUDA (${torch_cuda#* }), or FLASH_ATTN=0 and device.attention=sdpa"
+"$venv/bin/pip" install -q -c requirements/gpu.txt wheel ninja packaging psutil \
+  || fail "flash-attn's build requirements did not install (pip's reason above)"
 echo "gpu-setup: building flash-attn (MAX_JOBS=${MAX_JOBS:=4}; a compile can take an hour)"
 MAX_JOBS=$MAX_JOBS "$venv/bin/pip" install -q -c requirements/gpu.txt --no-build-isolation flash-attn \
   || fail "flash-attn did not build (pip's reason above); FLASH_ATTN=0 and device.attention=sdpa run without it"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,12 +31,23 @@ def main(argv: list[str] | None = None) -> int:
     fields = json.loads(args[0])
     if "main_ppo" in fields:  # a spec written before SFT stages (a job queued across an upgrade)
         fields["trainer_args"] = fields.pop("main_ppo")
-    if fields.get("fetch"):
-        code = fetch_inputs(fields["fetch"])
-        if code != 0:
-            return code
-        fields = localize(fields, Path.cwd())
-    spec = JobSpec(**fields)
+    if fields.get("fetch"):  # shipped: this host cannot see the submitting machine's disk
+        from rmsweep.shipping import localize, run_dir
+
+        job_dir = run_dir(Path.cwd(), os.environ["MLFLOW_RUN_ID"])
+        try:
+            code = fetch_inputs(fields["fetch"], job_dir)
+            if code != 0:
+                return code
+            return run(JobSpec(**localize(fields, Path.cwd(), job_dir)))
+        finally:  # the trained model is an artifact by now; the upload is shared
+            shutil.rmtree(job_dir, ignore_errors=True)
+    return run(JobSpec(**fields))
+
+
+def run(spec: JobSpec) -> int:
+    """veRL's training (a first stage too, when the spec chains one), then its model's export
+    and evaluation."""
     if spec.before is not None:
         code = run_first_stage(spec.before)
         if code != 0:
@@ -49,9 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     return after_training(spec)
 
 
-def fetch_inputs(fetch: list[dict[str, Any]]) -> int:
+def fetch_inputs(fetch: list[dict[str, Any]], job_dir: Path) -> int:
     """A job on a host that cannot see the submitting machine's disk: its inputs from the
-    run's artifacts, digest-checked (``rmsweep.shipping``); a failure is the run's reason."""
+    run's artifacts into ``job_dir``, digest-checked (``rmsweep.shipping``); a failure is the
+    run's reason."""
     from rmsweep import names
     from rmsweep.shipping import unpack
     from rmsweep.tracking import tracking_client
@@ -59,7 +72,8 @@ def fetch_inputs(fetch: list[dict[str, Any]]) -> int:
     client = tracking_client(os.environ["MLFLOW_TRACKING_URI"])
     run_id = os.environ["MLFLOW_RUN_ID"]
     try:
-        unpack(client, run_id, fetch, Path.cwd())
+        shutil.rmtree(job_dir, ignore_errors=True)  # a retried job starts clean
+        unpack(client, run_id, fetch, job_dir)
     except Exception as err:
         reason = f"fetching the run's inputs failed: {err}".splitlines()[0][:5000]
         client.set_tag(run_id, names.TAG_REASON, reason)
@@ -67,12 +81,6 @@ def fetch_inputs(fetch: list[dict[str, Any]]) -> int:
         return 1
     print(f"rmsweep: fetched {len(fetch)} inputs of run {run_id}", flush=True)
     return 0
-
-
-def localize(fields: dict[str, Any], job_dir: Path) -> dict[str, Any]:
-    from rmsweep.shipping import localize as put_job_dir
-
-    return dict(put_job_dir(fields, job_dir))
 
 
 def run_first_stage(stage: dict[str, Any]) -> int:

@@ -337,6 +337,9 @@ def waiting_for(needs: Mapping[str, float], cluster: ClusterResources | None) ->
 def check_run(cfg: DictConfig, launcher: RayLauncher, stage: str = "grpo") -> None:
     """Before ``rmsweep run train|reproduce`` creates its run: the tracking store answers
     and is not Optuna's, Ray answers, the job fits the cluster."""
+    from rmsweep.shipping import check as check_shipping
+
+    check_shipping(cfg)
     check_databases(None, cfg.tracking.uri)
     check_from_run(cfg)
     check_ray_address(cfg.cluster.address)
@@ -348,9 +351,11 @@ def check_run(cfg: DictConfig, launcher: RayLauncher, stage: str = "grpo") -> No
 
 def check_study(storage_url: str, cfg: DictConfig) -> None:
     """Before ``study launch`` creates anything: two databases that answer, Ray answers."""
+    from rmsweep.shipping import check as check_shipping
     from rmsweep.stages import check_stage_data
 
     check_stage_data(cfg, "grpo")  # a study's trials are GRPO runs
+    check_shipping(cfg)  # nodes that cannot see this disk can reach the runs' record
     check_databases(storage_url, cfg.tracking.uri)
     check_from_run(cfg)
     check_ray_address(cfg.cluster.address)

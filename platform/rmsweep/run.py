@@ -231,6 +231,8 @@ def start_run(
     launcher.start_in_background()  # a local head starts while the run is recorded
     client = tracking.tracking_client(cfg.tracking.uri)
     experiment_id = tracking.ensure_experiment(client, cfg.experiment, cfg.tracking.artifact_root)
+    if shipping.ships(cfg):
+        shipping.check_experiment(client, experiment_id)
     run_id = record.record(
         client,
         experiment_id,

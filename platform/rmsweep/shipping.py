@@ -4,7 +4,8 @@ On a cluster that is not this machine's local head, and unless ``cluster.shared_
 path every node sees, a job reads nothing of the submitting machine's disk:
 
 - code: rmsweep, ``reward_fns/`` and ``configs/`` reach it as the job's Ray ``working_dir``
-  (:func:`runtime_env`; Ray honours ``.gitignore``), on ``PYTHONPATH`` (:func:`entrypoint`);
+  (the checkout less :data:`EXCLUDES`; Ray honours ``.gitignore``), first on ``PYTHONPATH``
+  (:func:`entrypoint`);
 - inputs: the prepared train/val files, the starting model when it is a folder here, the SFT
   traces and the benchmark files are logged as the run's artifacts under ``inputs/``
   (:func:`pack`), each with its digest; the job downloads them into its working directory and
@@ -12,16 +13,22 @@ path every node sees, a job reads nothing of the submitting machine's disk:
 - outputs: every path the job writes is under its working directory, and the trained model is
   logged as the run's ``checkpoint/`` artifact whatever its size.
 
-Paths in the job's spec are written relative to the job's own folder, behind :data:`JOB_DIR`;
-the job puts its folder in their place when it starts (:func:`localize`).
+Paths in the job's spec stand behind two placeholders the job replaces when it starts
+(:func:`localize`): :data:`CODE_DIR`, the uploaded code (the job's working directory), and
+:data:`JOB_DIR`, a folder of the run's own under it (its inputs and checkpoints), which the
+job removes when it ends: jobs of the same code share the upload, never their files.
+
+Built for CPU jobs, which run veRL inside their own process and Ray on one node. A GPU job's
+veRL places workers on other nodes, which would need the inputs too: refused until built.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +41,9 @@ if TYPE_CHECKING:
 
     from rmsweep.verl import JobInputs, JobSpec
 
-JOB_DIR = "@job"  # stands for the job's working directory in a shipped spec's paths
+CODE_DIR = "@code"  # stands for the uploaded code, the job's working directory
+JOB_DIR = "@job"  # stands for the run's own folder under it (inputs, checkpoints)
+RUNS = "rmsweep-runs"  # where, in the code's upload, each job makes its run's folder
 INPUTS = "inputs"  # the artifact folder, and the folder the job fetches into
 # Ray's working_dir upload: what the job needs of the checkout (.gitignore is honoured too).
 EXCLUDES = [".git", "tests", "benchmarks", "docs", "requirements", "scripts"]
@@ -135,22 +144,39 @@ def unpack(client: MlflowClient, run_id: str, fetch: list[dict[str, Any]], job_d
             )
 
 
-def localize(value: Any, job_dir: Path) -> Any:
-    """``value`` (a spec, or a part of one) with :data:`JOB_DIR` replaced by ``job_dir``."""
-    text = json.dumps(value)
-    return json.loads(text.replace(JOB_DIR + "/", f"{job_dir}/"))
+def run_dir(code_dir: Path, run_id: str) -> Path:
+    """The run's own folder in the job's working directory (:data:`JOB_DIR`)."""
+    return code_dir / RUNS / run_id
 
 
-def runtime_env(env: dict[str, str], code_dir: Path) -> dict[str, Any]:
-    """The job's Ray runtime env: its variables, and the checkout as its working directory."""
-    if not (code_dir / "platform" / "rmsweep").is_dir():
-        raise ConfigError(f"{code_dir}: not an rmsweep checkout (no platform/rmsweep) to ship")
-    return {"env_vars": dict(env), "working_dir": str(code_dir), "excludes": EXCLUDES}
+def localize(value: Any, code_dir: Path, job_dir: Path) -> Any:
+    """``value`` (a spec, or a part of one) with the placeholders replaced: :data:`CODE_DIR`
+    by ``code_dir``, :data:`JOB_DIR` by ``job_dir``."""
+    text = json.dumps(value, ensure_ascii=False)
+    text = text.replace(CODE_DIR + "/", f"{code_dir}/").replace(JOB_DIR + "/", f"{job_dir}/")
+    return json.loads(text)
 
 
 def entrypoint(command: str) -> str:
     """``command`` with the shipped code first on ``PYTHONPATH`` (the job's cwd is it)."""
     return f'PYTHONPATH="$PWD/platform:$PWD${{PYTHONPATH:+:$PYTHONPATH}}" {command}'
+
+
+def check_experiment(client: MlflowClient, experiment_id: str) -> None:
+    """Before a shipped run is created: its experiment keeps artifacts where nodes reach them.
+
+    Raises:
+        ConfigError: the experiment's artifact location is a path on this machine (e.g. it
+            was created before the tracking server served artifacts).
+    """
+    experiment = client.get_experiment(experiment_id)
+    location = str(experiment.artifact_location)
+    if location.startswith("file:") or "://" not in location and ":" not in location:
+        raise ConfigError(
+            f"MLflow experiment {experiment.name!r} keeps its artifacts at {location}, on this "
+            "machine: the cluster's nodes cannot read them; use another experiment name "
+            "(experiment=…), created on the server"
+        )
 
 
 def check(cfg: DictConfig) -> None:
@@ -171,11 +197,24 @@ def check(cfg: DictConfig) -> None:
     if not ships(cfg):
         return
     uri = str(cfg.tracking.uri)
-    if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+    root = cfg.tracking.artifact_root
+    if not uri.startswith(("http://", "https://")) and not (root and "://" in str(root)):
         raise ConfigError(
-            f"tracking.uri={uri} is a file on this machine, which the cluster's nodes cannot "
-            "reach: use an MLflow server (MLFLOW_TRACKING_URI=http://…, started with "
-            "--serve-artifacts) or a database every node reaches"
+            f"tracking.uri={uri} keeps the runs' artifacts on this machine, which the "
+            "cluster's nodes cannot reach: use an MLflow server (MLFLOW_TRACKING_URI=http://…, "
+            "started with --serve-artifacts), or tracking.artifact_root=s3://… (any store "
+            "every node reaches), or cluster.shared_dir"
+        )
+    if cfg.device.name != "cpu":
+        raise ConfigError(
+            f"device={cfg.device.name} on a cluster without cluster.shared_dir is not built "
+            "yet (veRL's workers on other nodes would need the inputs too): set "
+            "cluster.shared_dir to a path every node sees"
+        )
+    if not (REPO_ROOT / "platform" / "rmsweep").is_dir():
+        raise ConfigError(
+            f"{REPO_ROOT}: not an rmsweep checkout to ship (rmsweep is installed, not "
+            "checked out): run from a checkout, or set cluster.shared_dir"
         )
     if cfg.sft.traces:
         raise ConfigError(
@@ -196,5 +235,19 @@ def ship(spec: JobSpec, parcels: list[Parcel], code_dir: Path) -> tuple[JobSpec,
         parcels = [*parcels, *more]
     fetch = [{"name": p.name, "digest": p.digest} for p in parcels]
     spec = replace(spec, fetch=fetch, artifact_max_mb=float("inf"))
-    text = spec.to_json().replace(f"{code_dir}/", f"{JOB_DIR}/")
+    text = json.dumps(asdict(spec), sort_keys=True, ensure_ascii=False)
+    for root in _roots(code_dir):
+        # Only where a path starts: a whole string, or a Hydra override's value.
+        text = re.sub(r"""(?<=["'=])""" + re.escape(f"{root}/"), f"{CODE_DIR}/", text)
+    left = [root for root in _roots(code_dir) if root in text]
+    if left:
+        raise ConfigError(f"the job's spec still names {left[0]} after shipping: report this")
     return JobSpec(**json.loads(text)), parcels
+
+
+def _roots(code_dir: Path) -> list[str]:
+    """The checkout's path as written here: resolved, and as this package's files name it."""
+    import rmsweep
+
+    as_imported = Path(rmsweep.__file__).parent.parent.parent
+    return list(dict.fromkeys([str(Path(code_dir).resolve()), str(as_imported), str(code_dir)]))

@@ -44,15 +44,20 @@ def test_a_shipped_spec_names_no_path_of_this_machine(
     text = spec.to_json()
     for path in (str(tmp_path), str(REPO_ROOT), str(workdir)):
         assert path not in text
-    assert "@job/inputs/train.parquet" in text and "@job/reward_fns/pointwise.py" in text
+    assert "@job/inputs/train.parquet" in text and "@code/reward_fns/pointwise.py" in text
+    assert "@code/platform/rmsweep/verl_cpu/" in text  # the cpu extension's yaml files
     assert spec.eval and spec.eval["benches"] == {"rmbench": "@job/inputs/eval/rmbench/bench.json"}
     assert [p["name"] for p in spec.fetch or []] == [
         "train.parquet", "val.parquet", "model", "eval/rmbench/bench.json"
     ]  # fmt: skip
     assert spec.artifact_max_mb == float("inf")  # the model is always logged
-    localized = shipping.localize(json.loads(text), Path("/job"))
-    assert "@job" not in json.dumps(localized)
-    assert "data.train_files=/job/inputs/train.parquet" in localized["trainer_args"]
+    localized = shipping.localize(json.loads(text), Path("/code"), Path("/code/runs/r1"))
+    assert "@job" not in json.dumps(localized) and "@code" not in json.dumps(localized)
+    assert "data.train_files=/code/runs/r1/inputs/train.parquet" in localized["trainer_args"]
+    assert (
+        "reward.custom_reward_function.path=/code/reward_fns/pointwise.py"
+        in localized["trainer_args"]
+    )
 
 
 def test_parcels_travel_through_the_run_and_their_digests_are_checked(
@@ -63,7 +68,7 @@ def test_parcels_travel_through_the_run_and_their_digests_are_checked(
     run_id = client.create_run(experiment).info.run_id
     _, parcels = shipping.relocate(_inputs(tmp_path), model_is_here=True)
     shipping.pack(client, run_id, parcels)
-    job = tmp_path / "job"
+    job = shipping.run_dir(tmp_path / "code", run_id)
     fetch = [{"name": p.name, "digest": p.digest} for p in parcels]
     shipping.unpack(client, run_id, fetch, job)
     assert (job / "inputs" / "train.parquet").read_bytes() == b"train.parquet"
@@ -76,10 +81,46 @@ def test_parcels_travel_through_the_run_and_their_digests_are_checked(
     client.set_terminated(run_id)
 
 
-def test_a_store_the_nodes_cannot_reach_is_refused_before_any_run(workdir: Path) -> None:
-    with pytest.raises(ConfigError, match="is a file on this machine, which the cluster's nodes"):
+def test_what_the_nodes_cannot_reach_is_refused_before_any_run(workdir: Path, monkeypatch) -> None:
+    refused = "keeps the runs' artifacts on this machine, which the cluster's nodes cannot reach"
+    with pytest.raises(ConfigError, match=refused):
         shipping.check(compose(REMOTE))  # the default: sqlite under the work directory
+    with pytest.raises(ConfigError, match=refused):  # a database, artifacts on this disk
+        shipping.check(compose([*REMOTE, "tracking.uri=postgresql://db/mlflow"]))
+    shipping.check(
+        compose([*REMOTE, "tracking.uri=postgresql://db/m", "tracking.artifact_root=s3://b/a"])
+    )
     shipping.check(compose([]))  # the local head sees this disk
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://10.231.0.2:5055")
+    with pytest.raises(ConfigError, match="device=gpu on a cluster without cluster.shared_dir"):
+        shipping.check(compose([*REMOTE, "device=gpu", "model=qwen3_8b", "trainer=grpo_gpu"]))
+
+
+def test_an_experiment_keeping_artifacts_on_this_disk_is_refused(tmp_path: Path) -> None:
+    client = tracking_client(f"sqlite:///{tmp_path}/mlflow.db")
+    local = ensure_experiment(client, "local", tmp_path / "artifacts")
+    with pytest.raises(ConfigError, match="keeps its artifacts at file:"):
+        shipping.check_experiment(client, local)
+    served = client.create_experiment("served", artifact_location="mlflow-artifacts:/served")
+    shipping.check_experiment(client, served)
+
+
+def test_the_checkout_is_relocated_only_where_a_path_starts(workdir: Path, tmp_path: Path) -> None:
+    spec = verl.JobSpec(
+        trainer_args=[f"a={REPO_ROOT}/x", "b=/mnt/x", f"c='{REPO_ROOT}/y z'"],
+        verl_checkpoint_dir=f"{REPO_ROOT}/ck",
+        model_dir="/elsewhere/model",
+        artifact_max_mb=1.0,
+    )
+    shipped, _ = shipping.ship(spec, [], REPO_ROOT)
+    assert shipped.trainer_args[0] == "a=@code/x" and shipped.trainer_args[2] == "c='@code/y z'"
+    assert shipped.verl_checkpoint_dir == "@code/ck" and shipped.model_dir == "/elsewhere/model"
+    with pytest.raises(ConfigError, match="still names"):  # not at a path's start: refused
+        shipping.ship(
+            spec.__class__(**{**spec.__dict__, "trainer_args": [f"b=/mnt{REPO_ROOT}/x"]}),
+            [],
+            REPO_ROOT,
+        )
 
 
 def test_a_shared_dir_is_read_in_place_and_must_hold_the_checkout(
@@ -96,5 +137,4 @@ def test_a_remote_job_runs_in_the_shipped_code_and_asks_for_a_cpu(workdir: Path)
     assert shipping.entrypoint("python -m rmsweep.job '{}'").startswith(
         'PYTHONPATH="$PWD/platform:$PWD${PYTHONPATH:+:$PYTHONPATH}" python'
     )
-    env = shipping.runtime_env({"A": "1"}, REPO_ROOT)
-    assert env["working_dir"] == str(REPO_ROOT) and "tests" in env["excludes"]
+    assert "tests" in shipping.EXCLUDES and ".git" in shipping.EXCLUDES

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+import click
 import typer
-from typer._click.exceptions import ClickException
 
 from rmsweep.errors import Interrupted, RmsweepError
 
@@ -52,19 +52,30 @@ def main() -> None:
         sys.exit(130)
     except typer.Exit as done:
         sys.exit(done.exit_code)
-    except ClickException as err:
+    except _usage_errors() as err:
         # Typer bundles its own Click: a usage error (unknown option or command, missing
         # argument, bad value) is its ClickException. Shown as Click shows it, less the blank
         # line: the usage, where to get help, one error line; exit 2.
         _show(err)
-        sys.exit(err.exit_code)
+        sys.exit(getattr(err, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _show(err: ClickException) -> None:
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """The classes of Click's usage errors: a newer Typer bundles its own Click, an older one
+    raises Click's."""
+    try:
+        from typer._click.exceptions import ClickException as Bundled
+    except ImportError:
+        return (click.ClickException,)
+    return (Bundled, click.ClickException)
+
+
+def _show(err: Exception) -> None:
     ctx = getattr(err, "ctx", None)
     if ctx is not None:
         typer.echo(ctx.get_usage(), err=True)
         if ctx.command.get_help_option(ctx) is not None:
             typer.echo(f"Try '{ctx.command_path} {ctx.help_option_names[0]}' for help.", err=True)
-    typer.echo(f"error: {err.format_message()}", err=True)
+    message = err.format_message() if hasattr(err, "format_message") else str(err)
+    typer.echo(f"error: {message}", err=True)

@@ -103,11 +103,13 @@ class SpaceEntry:
             return list(self.choices)
         if self.kind == "fixed":
             return [self.value]
-        values: list[Any] = self.grid_values() if self.discrete() else [self.low, self.high]
-        ends = [values[0], values[-1]]
+        assert self.low is not None and self.high is not None
+        low, high = self.low, self.high
+        if self.step and not self.log:  # the grid's last value, without building the grid
+            high = low + math.floor((high - low) / self.step + 1e-9) * self.step
         if self.kind == "int":
-            ends = [int(v) for v in ends]
-        return list(dict.fromkeys(ends))
+            return list(dict.fromkeys([int(low), int(high)]))
+        return list(dict.fromkeys([low, round(high, 12) if self.step else high]))
 
     def discrete(self) -> bool:
         """Whether :meth:`grid_values` can enumerate this entry."""

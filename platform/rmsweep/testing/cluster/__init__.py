@@ -221,6 +221,11 @@ class Cluster:
         failure everything made so far is torn down and the error raised."""
         if os.geteuid() != 0:
             raise PermissionError("a one-machine cluster needs root (network namespaces)")
+        if (STATE / "cluster.json").exists() or Path(f"/sys/class/net/{BRIDGE}").exists():
+            raise RuntimeError(
+                f"a one-machine cluster is up already ({STATE}, bridge {BRIDGE}): "
+                "`python -m rmsweep.testing.cluster down` ends it"
+            )
         try:
             self._network()
             for host in self.hosts:
@@ -236,6 +241,10 @@ class Cluster:
 
     def down(self) -> None:
         """End every process of every host, remove the namespaces, the bridge and the state."""
+        data = STATE / "pg"
+        if (data / "postmaster.pid").exists():  # a clean stop frees its shared memory
+            bin_dir = pg_bin()
+            sh_ok(f"runuser -u postgres -- {bin_dir}/pg_ctl -D {data} -m fast -w -t 20 stop")
         for host in self.hosts:
             if Path(f"/run/netns/{host.netns}").exists():
                 self.kill_host(host.name)
@@ -247,6 +256,7 @@ class Cluster:
         if STATE.exists():
             subprocess.run(["umount", "-l", str(STATE)], capture_output=True)
             shutil.rmtree(STATE, ignore_errors=True)
+        shutil.rmtree(HOME, ignore_errors=True)  # the mount point each host's tmpfs used
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "checkout": str(self.checkout)}
@@ -286,12 +296,12 @@ class Cluster:
         ]
         if host.name != "h1":  # the controller's working copy is on h1 alone
             steps += [f"mount --bind {venv} {keep}", f"mount -t tmpfs tmpfs {self.checkout}"]
-            if venv.is_relative_to(self.checkout):
-                steps += [
-                    f"mkdir -p {venv}",
-                    f"mount --bind {keep} {venv}",
-                    f"mount -o remount,bind,ro {venv}",
-                ]
+            # The environment, as a node image has it: read-only, at its own path.
+            steps += [
+                f"mkdir -p {venv}",
+                f"mount --bind {keep} {venv}",
+                f"mount -o remount,bind,ro {venv}",
+            ]
         script = " && ".join(steps)
         sh(f"unshare --mount={mnt} --propagation private sh -c {shlex.quote(script)}")
 
