@@ -175,3 +175,35 @@ def test_a_run_trains_on_a_worker_and_another_host_reproduces_it(cluster: Cluste
     cluster.clone_checkout("h3")  # a user's clone on h3, which never saw h1's disk
     again = _rmsweep(cluster, "h3", "run", "reproduce", run_id)
     assert "all " in again and " final metrics identical" in again, again[-2000:]
+
+
+def test_a_study_launched_on_h1_runs_its_trials_on_the_workers(cluster: Cluster) -> None:
+    quick = ["trainer.total_steps=2", "trainer.test_freq=2", "device.threads=1", "eval.limit=10"]
+    _rmsweep(
+        cluster, "h1", "study", "launch", "sweeps/quickstart.yaml", "cluster=ray", *quick,
+        "--trials", "2", "--name", "on-the-cluster",
+    )  # fmt: skip
+    compare = _rmsweep(cluster, "h1", "study", "compare", "on-the-cluster")
+    assert "eval/rmbench/avg" in compare or "rmbench" in compare
+    facts = """
+        import json, os
+        from mlflow import MlflowClient
+        from ray.job_submission import JobSubmissionClient
+        client, jobs = MlflowClient(), JobSubmissionClient(os.environ["RAY_ADDRESS"])
+        runs = client.search_runs(
+            [client.get_experiment_by_name("on-the-cluster").experiment_id],
+            "tags.`rmsweep.trial` != ''",
+        )
+        print(json.dumps([{
+            "state": r.data.tags.get("rmsweep.state"),
+            "driver": jobs.get_job_info(r.data.tags["rmsweep.job_id"]).driver_agent_http_address,
+            "checkpoint": [a.path for a in client.list_artifacts(r.info.run_id, "checkpoint")],
+        } for r in runs]))
+    """
+    trials = json.loads(_python(cluster, "h1", facts).splitlines()[-1])
+    assert len(trials) == 2
+    workers = {h.ip for h in cluster.worker_hosts}
+    for trial in trials:
+        assert trial["state"] == "complete"
+        assert trial["driver"].split("//")[1].rsplit(":", 1)[0] in workers
+        assert any(path.endswith("config.json") for path in trial["checkpoint"])
