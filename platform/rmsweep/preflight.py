@@ -339,10 +339,10 @@ def check_run(cfg: DictConfig, launcher: RayLauncher, stage: str = "grpo") -> No
     and is not Optuna's, Ray answers, the job fits the cluster."""
     from rmsweep.shipping import check as check_shipping
 
-    check_shipping(cfg)
     check_databases(None, cfg.tracking.uri)
     check_from_run(cfg)
     check_ray_address(cfg.cluster.address)
+    check_shipping(cfg)  # nodes that cannot see this disk can reach the run's record
     needs = job_resources(cfg, stage)
     if needs:
         where = launcher.dashboard_url or launcher.address or "the local Ray"

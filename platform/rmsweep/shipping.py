@@ -50,9 +50,20 @@ EXCLUDES = [".git", "tests", "benchmarks", "docs", "requirements", "scripts"]
 
 
 def ships(cfg: DictConfig) -> bool:
-    """Whether the run's job gets its code and inputs through the run (a remote cluster
-    without a shared path) rather than from this machine's disk."""
-    return cfg.cluster.address is not None and not cfg.cluster.get("shared_dir")
+    """Whether the run's job gets its code and inputs through the run (a cluster whose head
+    is on another machine, without a shared path) rather than from this machine's disk."""
+    address = cfg.cluster.address
+    if address is None or cfg.cluster.get("shared_dir"):
+        return False
+    return not on_this_machine(str(address))
+
+
+def on_this_machine(address: str) -> bool:
+    """A Ray address whose head runs here (``auto``, loopback): its jobs read this disk."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(address if "://" in address else f"//{address}").hostname
+    return address == "auto" or host in ("127.0.0.1", "localhost", "::1")
 
 
 @dataclass(frozen=True)

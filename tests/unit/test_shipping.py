@@ -133,6 +133,21 @@ def test_a_shared_dir_is_read_in_place_and_must_hold_the_checkout(
         shipping.check(compose([*REMOTE, "cluster.shared_dir=/nowhere"]))
 
 
+@pytest.mark.parametrize(
+    ("address", "shipped"),
+    [
+        ("http://10.231.0.11:8265", True),
+        ("ray://head.example:10001", True),
+        ("10.0.0.5:6379", True),
+        ("http://127.0.0.1:8265", False),  # a head on this machine reads this disk
+        ("localhost:6379", False),
+        ("auto", False),
+    ],
+)
+def test_only_a_head_on_another_machine_ships(workdir: Path, address: str, shipped: bool) -> None:
+    assert shipping.ships(compose(["cluster=ray", f"cluster.address={address}"])) is shipped
+
+
 def test_a_remote_job_runs_in_the_shipped_code_and_asks_for_a_cpu(workdir: Path) -> None:
     assert shipping.entrypoint("python -m rmsweep.job '{}'").startswith(
         'PYTHONPATH="$PWD/platform:$PWD${PYTHONPATH:+:$PYTHONPATH}" python'
