@@ -80,15 +80,16 @@ class Parcel:
 
 
 def digest(path: Path) -> str:
-    """sha256 of a file's bytes, or of a folder's files (relative names and bytes, sorted)."""
+    """sha256 of a file's bytes, or a folder's (``checkpoint.digest``: remembered per process,
+    so a study hashes its starting model once)."""
+    if path.is_dir():
+        from rmsweep import checkpoint
+
+        return checkpoint.digest(path)
     sha = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        if path.is_dir():
-            sha.update(file.relative_to(path).as_posix().encode() + b"\0")
-        with open(file, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                sha.update(chunk)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(chunk)
     return sha.hexdigest()
 
 
