@@ -17,6 +17,7 @@ TAG_TRIAL = "rmsweep.trial"
 TAG_DEVICE = "rmsweep.device"
 TAG_JOB_ID = "rmsweep.job_id"
 TAG_JOB_STATUS = "rmsweep.job_status"  # the job's final Ray status
+TAG_NODE = "rmsweep.node"  # the IP of the node the job's driver ran on
 TAG_STATE = "rmsweep.state"  # complete | pruned | failed | killed | running
 TAG_REPRODUCES = "rmsweep.reproduces"
 TAG_VERSION = "rmsweep.version"

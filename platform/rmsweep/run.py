@@ -104,6 +104,7 @@ class RunHandle:
         self._launcher = launcher
         self._client = client
         self._result: RunResult | None = None
+        self._node: str | None = None
 
     @property
     def launcher(self) -> RayLauncher:
@@ -111,8 +112,27 @@ class RunHandle:
         return self._launcher
 
     def poll(self) -> str:
-        """The Ray job's status: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED."""
-        return self._launcher.status(self.job_id)
+        """The Ray job's status: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED; once it runs,
+        its node is recorded on the run (``rmsweep.node``)."""
+        status = self._launcher.status(self.job_id)
+        self.observe(status)
+        return status
+
+    def observe(self, status: str) -> None:
+        """After a status read: a running job's node is recorded on its run, once."""
+        if status == names.JOB_RUNNING and self._node is None:
+            self._record_node()
+
+    def _record_node(self) -> str:
+        """Tag the run with the node its job's driver runs on; Ray's message on the job."""
+        try:
+            node, message = self._launcher.details(self.job_id)
+        except RmsweepError:
+            return ""
+        if node and node != self._node:
+            self._client.set_tag(self.run_id, names.TAG_NODE, node)
+            self._node = node
+        return message
 
     def history(self, metric: str) -> list[tuple[int, float]]:
         """(step, value) pairs of a metric, by short name (``val/acc``) or full key, by step."""
@@ -142,6 +162,7 @@ class RunHandle:
         if self._result is not None:
             return self._result
         from rmsweep import tracking
+        from rmsweep.launch import job_failure
 
         client, run_id = self._client, self.run_id
         try:
@@ -154,7 +175,13 @@ class RunHandle:
             job_status = "UNKNOWN"  # the cluster is gone
         tracking.log_text_artifact(client, run_id, log_text, "job/job.log")
         client.set_tag(run_id, names.TAG_JOB_STATUS, job_status)
-        metrics = dict(client.get_run(run_id).data.metrics)
+        message = self._record_node()
+        run = client.get_run(run_id)
+        if job_status == names.JOB_FAILED and message and names.TAG_REASON not in run.data.tags:
+            # The job could not say why (its node died, its runtime env failed): Ray's words.
+            reason = reason or job_failure(message, self._node)
+            client.set_tag(run_id, names.TAG_REASON, reason)
+        metrics = dict(run.data.metrics)
         if self.ends_run:
             if state == "complete":
                 objective = STAGE_OBJECTIVE[self.stage]
@@ -333,11 +360,13 @@ def wait(handle: RunHandle, *, poll_s: float = 0.5, on_poll: OnPoll | None = Non
     from rmsweep.tracking import error_reason
 
     try:
-        handle.launcher.wait(
-            handle.job_id,
-            poll_s=poll_s,
-            on_poll=None if on_poll is None else lambda status: on_poll(handle, status),
-        )
+
+        def polled(status: str) -> None:
+            handle.observe(status)
+            if on_poll is not None:
+                on_poll(handle, status)
+
+        handle.launcher.wait(handle.job_id, poll_s=poll_s, on_poll=polled)
         return handle.finish()
     except BaseException as err:
         interrupted = isinstance(err, KeyboardInterrupt)

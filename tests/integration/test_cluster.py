@@ -7,48 +7,18 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 from rmsweep.config import REPO_ROOT
-from rmsweep.testing.cluster import SUBNET, Cluster
+from rmsweep.testing.cluster import SUBNET, Cluster, Hosts
 
 pytestmark = pytest.mark.cluster
 
 
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (network and mount namespaces)"
-    for tool in ("ip", "nsenter", "unshare", "runuser"):
-        if shutil.which(tool) is None:
-            return f"needs {tool}"
-    return None
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    missing = _missing()
-    if missing:
-        pytest.skip(missing)
-    made = Cluster(checkout=REPO_ROOT).up()
-    try:
-        yield made
-    finally:
-        made.down()
-
-
-def _python(cluster: Cluster, host: str, code: str, **env: str) -> str:
-    done = cluster.run(host, [sys.executable, "-c", textwrap.dedent(code)], env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout.strip()
-
-
-def test_hosts_share_nothing_but_their_services(cluster: Cluster) -> None:
+def test_hosts_share_nothing_but_their_services(cluster: Cluster, hosts: Hosts) -> None:
     probe = f"""
         import os, pathlib, importlib.util
         print(json.dumps({{
@@ -58,7 +28,7 @@ def test_hosts_share_nothing_but_their_services(cluster: Cluster) -> None:
             "tmp": sorted(os.listdir("/tmp")),
         }}))
     """.replace("print(json", "import json; print(json")
-    seen = {h: json.loads(_python(cluster, h, probe)) for h in ("h1", "h2", "h3")}
+    seen = {h: json.loads(hosts.python(h, probe)) for h in ("h1", "h2", "h3")}
     assert "platform" in seen["h1"]["checkout"] and seen["h1"]["rmsweep"]
     for worker in ("h2", "h3"):  # the node image: the environment, read-only, no checkout
         assert seen[worker]["checkout"] in ([], [".venv"])
@@ -66,10 +36,12 @@ def test_hosts_share_nothing_but_their_services(cluster: Cluster) -> None:
         assert not seen[worker]["venv_writable"]
     marker = f"rmsweep-{os.getpid()}"
     cluster.run("h2", ["touch", f"/tmp/{marker}"])
-    assert marker not in json.loads(_python(cluster, "h3", probe))["tmp"]
+    assert marker not in json.loads(hosts.python("h3", probe))["tmp"]
 
 
-def test_nothing_listens_outside_the_test_subnet_and_loopback(cluster: Cluster) -> None:
+def test_nothing_listens_outside_the_test_subnet_and_loopback(
+    cluster: Cluster, hosts: Hosts
+) -> None:
     for host in cluster.hosts:
         links = subprocess.run(
             ["ip", "-n", host.netns, "-o", "-4", "addr"], capture_output=True, text=True
@@ -85,7 +57,7 @@ def test_nothing_listens_outside_the_test_subnet_and_loopback(cluster: Cluster) 
             assert not local.startswith(SUBNET) or local == host.ip
 
 
-def test_a_jobs_driver_runs_on_a_worker_host_not_the_head(cluster: Cluster) -> None:
+def test_a_jobs_driver_runs_on_a_worker_host_not_the_head(cluster: Cluster, hosts: Hosts) -> None:
     code = """
         from pathlib import Path
         from rmsweep.launch import RayLauncher
@@ -98,11 +70,13 @@ def test_a_jobs_driver_runs_on_a_worker_host_not_the_head(cluster: Cluster) -> N
             hosts.add(info.driver_agent_http_address.split("//")[1].rsplit(":", 1)[0])
         print(" ".join(sorted(hosts)))
     """
-    hosts = set(_python(cluster, "h1", code).split())
+    hosts = set(hosts.python("h1", code).split())
     assert hosts and hosts <= {h.ip for h in cluster.worker_hosts}
 
 
-def test_a_tracking_server_keeps_artifacts_that_another_host_reads(cluster: Cluster) -> None:
+def test_a_tracking_server_keeps_artifacts_that_another_host_reads(
+    cluster: Cluster, hosts: Hosts
+) -> None:
     code = """
         from rmsweep.config import compose
         from rmsweep.tracking import ensure_experiment, tracking_client
@@ -115,7 +89,7 @@ def test_a_tracking_server_keeps_artifacts_that_another_host_reads(cluster: Clus
         client.set_terminated(run.info.run_id)
         print(client.get_experiment(experiment).artifact_location, run.info.run_id)
     """
-    out = _python(cluster, "h1", code, RMSWEEP_HOME="/tmp/home")
+    out = hosts.python("h1", code, RMSWEEP_HOME="/tmp/home")
     location, run_id = out.splitlines()[-1].split()
     assert location.startswith("mlflow-artifacts:")
     read = f"""
@@ -123,7 +97,7 @@ def test_a_tracking_server_keeps_artifacts_that_another_host_reads(cluster: Clus
         path = MlflowClient().download_artifacts({run_id!r}, "proof/note.txt", "/tmp")
         print(open(path).read())
     """
-    assert _python(cluster, "h3", read).splitlines()[-1] == "made on h1"
+    assert hosts.python("h3", read).splitlines()[-1] == "made on h1"
 
 
 TRAIN = [
@@ -136,17 +110,10 @@ TRAIN = [
 ]
 
 
-def _rmsweep(cluster: Cluster, host: str, *args: str) -> str:
-    home = f"/tmp/home-{host}"  # the host's private /tmp: its own .rmsweep
-    done = cluster.run(
-        host, ["rmsweep", *args], env={"RMSWEEP_HOME": home}, cwd=REPO_ROOT, timeout=900
-    )
-    assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
-    return done.stdout
-
-
-def test_a_run_trains_on_a_worker_and_another_host_reproduces_it(cluster: Cluster) -> None:
-    out = _rmsweep(cluster, "h1", "run", "train", *TRAIN)
+def test_a_run_trains_on_a_worker_and_another_host_reproduces_it(
+    cluster: Cluster, hosts: Hosts
+) -> None:
+    out = hosts.rmsweep("h1", "run", "train", *TRAIN).stdout
     (run_id,) = re.findall(r"^run ([0-9a-f]{32}): complete", out, re.M)
     facts = f"""
         import json, os
@@ -164,7 +131,7 @@ def test_a_run_trains_on_a_worker_and_another_host_reproduces_it(cluster: Cluste
             "model": sorted(os.listdir(model)),
         }}))
     """
-    seen = json.loads(_python(cluster, "h3", facts).splitlines()[-1])
+    seen = json.loads(hosts.python("h3", facts).splitlines()[-1])
     assert seen["inputs"] == [
         "inputs/eval", "inputs/model", "inputs/train.parquet", "inputs/val.parquet"
     ]  # fmt: skip
@@ -173,17 +140,19 @@ def test_a_run_trains_on_a_worker_and_another_host_reproduces_it(cluster: Cluste
     assert str(REPO_ROOT) not in seen["entrypoint"] and "/tmp/home-h1" not in seen["entrypoint"]
     assert "config.json" in seen["model"] and "model.safetensors" in seen["model"]
     cluster.clone_checkout("h3")  # a user's clone on h3, which never saw h1's disk
-    again = _rmsweep(cluster, "h3", "run", "reproduce", run_id)
+    again = hosts.rmsweep("h3", "run", "reproduce", run_id).stdout
     assert "all " in again and " final metrics identical" in again, again[-2000:]
 
 
-def test_a_study_launched_on_h1_runs_its_trials_on_the_workers(cluster: Cluster) -> None:
+def test_a_study_launched_on_h1_runs_its_trials_on_the_workers(
+    cluster: Cluster, hosts: Hosts
+) -> None:
     quick = ["trainer.total_steps=2", "trainer.test_freq=2", "device.threads=1", "eval.limit=10"]
-    _rmsweep(
-        cluster, "h1", "study", "launch", "sweeps/quickstart.yaml", "cluster=ray", *quick,
+    hosts.rmsweep(
+        "h1", "study", "launch", "sweeps/quickstart.yaml", "cluster=ray", *quick,
         "--trials", "2", "--name", "on-the-cluster",
     )  # fmt: skip
-    compare = _rmsweep(cluster, "h1", "study", "compare", "on-the-cluster")
+    compare = hosts.rmsweep("h1", "study", "compare", "on-the-cluster").stdout
     assert "eval/rmbench/avg" in compare or "rmbench" in compare
     facts = """
         import json, os
@@ -200,7 +169,7 @@ def test_a_study_launched_on_h1_runs_its_trials_on_the_workers(cluster: Cluster)
             "checkpoint": [a.path for a in client.list_artifacts(r.info.run_id, "checkpoint")],
         } for r in runs]))
     """
-    trials = json.loads(_python(cluster, "h1", facts).splitlines()[-1])
+    trials = json.loads(hosts.python("h1", facts).splitlines()[-1])
     assert len(trials) == 2
     workers = {h.ip for h in cluster.worker_hosts}
     for trial in trials:

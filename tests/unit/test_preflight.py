@@ -252,6 +252,9 @@ class VanishedCluster:
     def logs(self, job_id: str) -> str:
         raise LaunchError("connection refused")
 
+    def details(self, job_id: str) -> tuple[str | None, str]:
+        raise LaunchError("connection refused")
+
 
 def test_a_run_whose_cluster_vanished_still_ends(store) -> None:
     client, experiment_id = store

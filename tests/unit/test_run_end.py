@@ -39,6 +39,9 @@ class InstantLauncher:
     def logs(self, job_id: str) -> str:
         return "the job's log\n"
 
+    def details(self, job_id: str) -> tuple[str | None, str]:
+        return None, ""  # no node, no word from Ray
+
     def stop(self, job_id: str) -> None:
         pass
 

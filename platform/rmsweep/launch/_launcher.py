@@ -235,6 +235,22 @@ class RayLauncher:
         except Exception as err:
             raise LaunchError(f"cannot read job {job_id} status: {_one_line(err)}") from err
 
+    def details(self, job_id: str) -> tuple[str | None, str]:
+        """Where the job's driver runs (its node's IP, None before it started) and Ray's
+        message about it (e.g. why it failed: ``Job supervisor actor died: … node …``).
+
+        Raises:
+            LaunchError: unknown job, or the cluster cannot be reached.
+        """
+        client = self._client()
+        try:
+            info = client.get_job_info(job_id)
+        except Exception as err:
+            raise LaunchError(f"cannot read job {job_id}: {_one_line(err)}") from err
+        agent = getattr(info, "driver_agent_http_address", None)
+        node = agent.split("//")[-1].rsplit(":", 1)[0] if agent else None
+        return node, str(info.message or "")
+
     def stop(self, job_id: str, *, timeout_s: float = _STOP_WAIT_S) -> None:
         """Stop the job; return once it is terminal or after ``timeout_s``. Idempotent.
 
@@ -313,6 +329,16 @@ class RayLauncher:
 
     def _where(self) -> str:
         return self.dashboard_url or self.address or "the local Ray"
+
+
+def job_failure(message: str, node: str | None) -> str:
+    """Why Ray failed a job, in one line: its node, when that died (``Job supervisor actor
+    died: … The actor died because its node has died. …``), else Ray's first line."""
+    lines = [part.strip() for part in message.splitlines() if part.strip()]
+    if "its node has died" in message:
+        return f"its node {node or '(unknown)'} was lost: {lines[-1]}"[:1000]
+    where = f" (its driver ran on node {node})" if node else ""
+    return f"{lines[0] if lines else 'Ray failed the job'}{where}"[:1000]
 
 
 def _connect(address: str, headers: dict[str, str]) -> JobSubmissionClient:
