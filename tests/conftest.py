@@ -11,13 +11,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from rmsweep.testing.cluster import Cluster, Hosts
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -208,3 +213,42 @@ def postgres_databases(count: int) -> Iterator[list[str]]:
             for name in made:
                 cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
+
+
+# --- the cluster tier ------------------------------------------------------------------------
+def _cluster_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network and mount namespaces)"
+    for tool in ("ip", "nsenter", "unshare", "runuser"):
+        if shutil.which(tool) is None:
+            return f"needs {tool}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """The one-machine cluster (rmsweep.testing.cluster) of the ``cluster`` tier, built once per
+    session and torn down even on failure; ``RMSWEEP_TEST_CLUSTER=reuse`` uses the one
+    `python -m rmsweep.testing.cluster up` made, and leaves it up."""
+    missing = _cluster_missing()
+    if missing:
+        pytest.skip(missing)
+    if os.environ.get("RMSWEEP_TEST_CLUSTER") == "reuse":  # one that `cluster up` made, kept
+        from rmsweep.testing.cluster import Cluster
+
+        yield Cluster.load()
+        return
+    from rmsweep.testing.cluster import Cluster
+
+    made = Cluster(checkout=REPO_ROOT).up()
+    try:
+        yield made
+    finally:
+        made.down()
+
+
+@pytest.fixture(scope="session")
+def hosts(cluster: Cluster) -> Hosts:
+    from rmsweep.testing.cluster import Hosts
+
+    return Hosts(cluster)

@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m rmsweep.job '<JobSpec JSON>'", file=sys.stderr)
         return 2
     fields = json.loads(args[0])
+    code = check_code()
+    if code != 0:
+        return code
     if "main_ppo" in fields:  # a spec written before SFT stages (a job queued across an upgrade)
         fields["trainer_args"] = fields.pop("main_ppo")
     if fields.get("fetch"):  # shipped: this host cannot see the submitting machine's disk
@@ -43,6 +46,33 @@ def main(argv: list[str] | None = None) -> int:
         finally:  # the trained model is an artifact by now; the upload is shared
             shutil.rmtree(job_dir, ignore_errors=True)
     return run(JobSpec(**fields))
+
+
+def check_code() -> int:
+    """The code this job runs is the code its run recorded (``rmsweep.digest.code``): a node
+    with another rmsweep (a package installed there, a stale shared checkout) fails in one
+    line, the reason on the run."""
+    run_id, uri = os.environ.get("MLFLOW_RUN_ID"), os.environ.get("MLFLOW_TRACKING_URI")
+    if not run_id or not uri:
+        return 0
+    from rmsweep import names
+    from rmsweep.tracking import code_digest, tracking_client
+
+    client = tracking_client(uri)
+    recorded = client.get_run(run_id).data.tags.get(names.DIGEST_TAG_PREFIX + "code")
+    here = code_digest()
+    if recorded in (None, here):
+        return 0
+    import rmsweep
+
+    reason = (
+        f"the code on this node ({Path(rmsweep.__file__).parent}, rmsweep.digest.code "
+        f"{here[:12]}…) is not the code the run recorded ({recorded[:12]}…): give every node "
+        "the controller's code, or let the job ship it (cluster=ray without cluster.shared_dir)"
+    )
+    client.set_tag(run_id, names.TAG_REASON, reason)
+    print(f"rmsweep: {reason}", file=sys.stderr, flush=True)
+    return 1
 
 
 def run(spec: JobSpec) -> int:

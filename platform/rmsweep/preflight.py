@@ -7,10 +7,8 @@ run exists, so a set-up that cannot work leaves nothing behind:
   their schema version in a table named ``alembic_version``, and each fails on the other's
   revision (``Can't locate revision identified by 'v3.2.0.a'``).
 - Every store answers (within ``CONNECT_TIMEOUT_S``), and so does a Ray address.
-- A job fits the cluster *at all*: a job asking for more GPUs (or CPUs) than the cluster has
-  in total would wait forever for resources that will never exist.
-
-``cluster_resources`` and ``waiting_for`` also let a waiting run say what it waits for.
+- A job fits the cluster *at all* (``rmsweep.capacity``): a job asking for more GPUs (or
+  CPUs) than the cluster has would wait forever for resources that will never exist.
 """
 
 from __future__ import annotations
@@ -19,12 +17,9 @@ import functools
 import json
 import re
 import socket
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,9 +32,6 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT_S = 5.0
 RAY_TIMEOUT_S = 3.0
-# Ray's autoscaler monitor reports the cluster's resources every ~5 s; a head just started
-# has not reported yet.
-RESOURCES_WAIT_S = 15.0
 _DB_BACKENDS = ("sqlite", "postgresql", "mysql", "mariadb", "mssql", "oracle")
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433}
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
@@ -230,123 +222,18 @@ def _connect_problem(address: str) -> str | None:
         return _one_line(err)
 
 
-@dataclass(frozen=True)
-class ClusterResources:
-    """A cluster's logical resources: in total, free now, and asked for by work that waits."""
-
-    total: dict[str, float]
-    free: dict[str, float]
-    pending: dict[str, float] = field(default_factory=dict)
-
-
-def parse_cluster_status(data: Mapping[str, Any]) -> ClusterResources | None:
-    """Resources from the dashboard's ``/api/cluster_status`` answer (None before the
-    autoscaler's first report)."""
-    report = ((data.get("data") or {}).get("clusterStatus") or {}).get("loadMetricsReport") or {}
-    usage = report.get("usage") or {}
-    if not usage:
-        return None
-    total = {k: float(v[1]) for k, v in usage.items()}
-    free = {k: float(v[1]) - float(v[0]) for k, v in usage.items()}
-    pending: dict[str, float] = {}
-    demands = list(report.get("resourceDemand") or [])
-    for group, count in report.get("pgDemand") or []:
-        demands += [(bundle, n * count) for bundle, n in group.get("bundles", [])]
-    for bundle, count in demands:
-        for key, amount in bundle.items():
-            pending[key] = pending.get(key, 0.0) + float(amount) * count
-    return ClusterResources(total, free, pending)
-
-
-def cluster_resources(
-    launcher: RayLauncher, wait_s: float = RESOURCES_WAIT_S
-) -> ClusterResources | None:
-    """The launcher's cluster resources, read from its dashboard (a local head is started).
-
-    None when the cluster is not reached over HTTP (``ray://``, a GCS address) or reports
-    nothing within ``wait_s``: then nothing can be said about its resources.
-    """
-    url = launcher.connect()
-    if url is None:
-        return None
-    headers = {"Authorization": f"Bearer {launcher.auth_token}"} if launcher.auth_token else {}
-    deadline = time.monotonic() + wait_s
-    while True:
-        request = urllib.request.Request(f"{url.rstrip('/')}/api/cluster_status", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=RAY_TIMEOUT_S) as answer:
-                found = parse_cluster_status(json.load(answer))
-        except (OSError, ValueError):
-            found = None
-        if found is not None or time.monotonic() > deadline:
-            return found
-        time.sleep(0.25)
-
-
-def job_resources(cfg: DictConfig, stage: str = "grpo") -> dict[str, float]:
-    """The cluster resources a run's job asks for: a GPU job's GPUs (veRL places
-    ``gpus_per_node × nnodes`` workers; the SFT trainer is one process on one GPU); a CPU job
-    asks for none: on the local head, which is sized for it, its veRL takes a logical GPU
-    (``rmsweep.verl_cpu.head_resources``); elsewhere it starts a Ray of its own."""
-    if cfg.device.name != "gpu":
-        return {}
-    if stage == "sft":
-        return {"GPU": 1.0}
-    return {"GPU": float(cfg.device.gpus_per_node) * float(cfg.device.nnodes)}
-
-
-def check_fits(needs: Mapping[str, float], cluster: ClusterResources | None, where: str) -> None:
-    """Every resource the job needs exists on the cluster in that amount, in total.
-
-    Raises:
-        LaunchError: e.g. ``the job needs 1 GPU; the cluster has 0 in all (at …)``.
-    """
-    from rmsweep.launch import placement_shortfall
-
-    if cluster is None:
-        return
-    for key, amount in needs.items():
-        total = cluster.total.get(key, 0.0)
-        if amount > total:
-            short = placement_shortfall(amount, cluster.free.get(key, 0.0), total, key)
-            fix = "use device=cpu, or a cluster with GPUs (cluster=ray)" if key == "GPU" else ""
-            raise LaunchError(
-                f"the job {short} (at {where}), so it could never start"
-                + (f": {fix}" if fix else "")
-            )
-
-
-def waiting_for(needs: Mapping[str, float], cluster: ClusterResources | None) -> str | None:
-    """``waiting: the job needs 1 GPU; the cluster has 0 free (1 in all)`` when the cluster
-    has work waiting for a resource this job needs and not enough of it is free; else None."""
-    from rmsweep.launch import placement_shortfall
-
-    if cluster is None:
-        return None
-    for key, amount in needs.items():
-        if cluster.pending.get(key, 0.0) <= 0:
-            continue
-        total = cluster.total.get(key, 0.0)
-        short = placement_shortfall(amount, cluster.free.get(key, 0.0), total, key)
-        if short:
-            return f"waiting: the job {short}"
-    return None
-
-
 # --- the entry points ----------------------------------------------------------------------
 def check_run(cfg: DictConfig, launcher: RayLauncher, stage: str = "grpo") -> None:
     """Before ``rmsweep run train|reproduce`` creates its run: the tracking store answers
     and is not Optuna's, Ray answers, the job fits the cluster."""
+    from rmsweep import capacity
     from rmsweep.shipping import check as check_shipping
 
     check_databases(None, cfg.tracking.uri)
     check_from_run(cfg)
     check_ray_address(cfg.cluster.address)
     check_shipping(cfg)  # nodes that cannot see this disk can reach the run's record
-    needs = job_resources(cfg, stage)
-    if needs:
-        where = launcher.dashboard_url or launcher.address or "the local Ray"
-        check_fits(needs, cluster_resources(launcher), where)
+    capacity.check_job(cfg, launcher, stage)
 
 
 def check_study(storage_url: str, cfg: DictConfig) -> None:

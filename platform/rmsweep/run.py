@@ -112,14 +112,13 @@ class RunHandle:
         return self._launcher
 
     def poll(self) -> str:
-        """The Ray job's status: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED; once it runs,
-        its node is recorded on the run (``rmsweep.node``)."""
+        """The Ray job's status: PENDING, RUNNING, SUCCEEDED, FAILED or STOPPED (observed)."""
         status = self._launcher.status(self.job_id)
         self.observe(status)
         return status
 
     def observe(self, status: str) -> None:
-        """After a status read: a running job's node is recorded on its run, once."""
+        """After a status read: a running job's node is recorded on its run (``rmsweep.node``)."""
         if status == names.JOB_RUNNING and self._node is None:
             self._record_node()
 
@@ -276,8 +275,11 @@ def start_run(
         job_inputs = record.job_inputs(cfg, inputs, run_id)
         parcels: list[shipping.Parcel] = []
         if shipping.ships(cfg):
-            here = Path(inputs.model_path).is_dir()
-            job_inputs, parcels = shipping.relocate(job_inputs, model_is_here=here)
+            job_inputs, parcels = shipping.relocate(
+                job_inputs,
+                model_is_here=Path(inputs.model_path).is_dir(),
+                model_run=shipping.model_artifact(client, cfg),  # fetched there, not uploaded
+            )
         if traces is not None:
             sft_run_id = stages.record_sft_stage(client, experiment_id, cfg, inputs, traces, run_id)
             spec = stages.chained_job_spec(cfg, job_inputs, traces, sft_run_id)

@@ -73,6 +73,10 @@ class Parcel:
     name: str  # e.g. "train.parquet", "model", "eval/rmbench/total_dataset.json"
     digest: str
     source: str = ""  # on the submitting machine; not in the job's spec
+    # Already an artifact of another run (model.from_run's checkpoint): fetched from there,
+    # not uploaded again.
+    run: str = ""
+    artifact: str = ""
 
     @property
     def job_path(self) -> str:
@@ -93,15 +97,20 @@ def digest(path: Path) -> str:
     return sha.hexdigest()
 
 
-def relocate(inputs: JobInputs, *, model_is_here: bool) -> tuple[JobInputs, list[Parcel]]:
-    """The job's inputs as its own paths, and the parcels that carry them."""
+def relocate(
+    inputs: JobInputs, *, model_is_here: bool, model_run: tuple[str, str] | None = None
+) -> tuple[JobInputs, list[Parcel]]:
+    """The job's inputs as its own paths, and the parcels that carry them; ``model_run`` (a
+    run id and artifact path) where the model is another run's artifact already."""
     parcels = [
         Parcel("train.parquet", digest(Path(inputs.train_file)), str(inputs.train_file)),
         Parcel("val.parquet", digest(Path(inputs.val_file)), str(inputs.val_file)),
     ]
     model_path = inputs.model_path
     if model_is_here:  # a folder on this machine (the tiny model, another run's checkpoint)
-        parcels.append(Parcel("model", digest(Path(model_path)), model_path))
+        run, artifact = model_run or ("", "")
+        source = "" if model_run else model_path
+        parcels.append(Parcel("model", digest(Path(model_path)), source, run, artifact))
         model_path = parcels[-1].job_path
     moved = replace(
         inputs,
@@ -123,8 +132,10 @@ def relocate_benches(benches: dict[str, str]) -> tuple[dict[str, str], list[Parc
 
 
 def pack(client: MlflowClient, run_id: str, parcels: Iterable[Parcel]) -> None:
-    """Log each parcel as the run's artifact ``inputs/<name>``."""
+    """Log each parcel as the run's artifact ``inputs/<name>`` (not those another run has)."""
     for parcel in parcels:
+        if parcel.run:
+            continue
         source = Path(parcel.source)
         folder = str(Path(INPUTS, parcel.name).parent) if "/" in parcel.name else INPUTS
         if source.is_dir():
@@ -143,17 +154,42 @@ def unpack(client: MlflowClient, run_id: str, fetch: list[dict[str, Any]], job_d
         parcel = Parcel(**fields)
         target = job_dir / INPUTS / parcel.name
         target.parent.mkdir(parents=True, exist_ok=True)
-        artifact = f"{INPUTS}/{parcel.name}"
+        source_run, artifact = parcel.run or run_id, parcel.artifact or f"{INPUTS}/{parcel.name}"
         try:
-            client.download_artifacts(run_id, artifact, str(target.parent))
+            _download(client, source_run, artifact, target)
         except Exception as err:
-            raise ConfigError(f"run {run_id}: cannot fetch its input {artifact}: {err}") from None
+            raise ConfigError(
+                f"run {run_id}: cannot fetch its input {artifact} (of run {source_run}): {err}"
+            ) from None
         found = digest(target)
         if found != parcel.digest:
             raise ConfigError(
                 f"run {run_id}: input {artifact} has digest {found[:12]}…, the run recorded "
                 f"{parcel.digest[:12]}…: it changed since the run was recorded"
             )
+
+
+def _download(client: MlflowClient, run_id: str, artifact: str, target: Path) -> None:
+    """``run_id``'s ``artifact`` (a file or a folder) as ``target``."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=target.parent) as staging:
+        fetched = Path(client.download_artifacts(run_id, artifact, staging))
+        shutil.rmtree(target, ignore_errors=True)
+        fetched.rename(target)
+
+
+def model_artifact(client: MlflowClient, cfg: DictConfig) -> tuple[str, str] | None:
+    """``model.from_run``'s run id and checkpoint artifact, where it logged one: the job
+    fetches the model from there instead of a second upload."""
+    if not cfg.model.get("from_run"):
+        return None
+    from rmsweep import names
+
+    run_id = str(cfg.model.from_run)
+    artifact = client.get_run(run_id).data.tags.get(names.TAG_CHECKPOINT_ARTIFACT)
+    return (run_id, artifact) if artifact else None
 
 
 def run_dir(code_dir: Path, run_id: str) -> Path:
@@ -245,7 +281,9 @@ def ship(spec: JobSpec, parcels: list[Parcel], code_dir: Path) -> tuple[JobSpec,
         benches, more = relocate_benches(spec.eval["benches"])
         spec = replace(spec, eval={**spec.eval, "benches": benches})
         parcels = [*parcels, *more]
-    fetch = [{"name": p.name, "digest": p.digest} for p in parcels]
+    fetch = [
+        {"name": p.name, "digest": p.digest, "run": p.run, "artifact": p.artifact} for p in parcels
+    ]
     spec = replace(spec, fetch=fetch, artifact_max_mb=float("inf"))
     text = json.dumps(asdict(spec), sort_keys=True, ensure_ascii=False)
     for root in _roots(code_dir):

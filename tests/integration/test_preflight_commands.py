@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy
 from conftest import postgres_databases
 
-from rmsweep import preflight
+from rmsweep import capacity
 from rmsweep.launch import RayLauncher
 
 CLI = [sys.executable, "-c", "from rmsweep.cli import main; main()"]
@@ -146,7 +146,7 @@ def test_a_job_waiting_for_busy_resources_says_what_it_waits_for(tmp_path: Path)
         busy = launcher.submit(f"{sys.executable} -c '{wait}'", env={}, entrypoint_num_cpus=1)
         queued = launcher.submit(f"{sys.executable} -c '{wait}'", env={}, entrypoint_num_cpus=1)
         started = time.monotonic()
-        cluster = preflight.cluster_resources(launcher)
+        cluster = capacity.cluster_resources(launcher)
         statuses = sorted(launcher.status(job) for job in (busy, queued))
         # One holds the CPU, the other waits; Ray does not promise which one it placed first,
         # and the job holding the CPU reads PENDING until its entrypoint has started.
@@ -157,12 +157,12 @@ def test_a_job_waiting_for_busy_resources_says_what_it_waits_for(tmp_path: Path)
                 f"no waiting demand reported: {cluster}, {statuses}"
             )
             time.sleep(0.5)  # the autoscaler reports every few seconds
-            cluster = preflight.cluster_resources(launcher, wait_s=0)
+            cluster = capacity.cluster_resources(launcher, wait_s=0)
             statuses = sorted(launcher.status(job) for job in (busy, queued))
-        assert preflight.waiting_for({"CPU": 1.0}, cluster) == (
+        assert capacity.waiting_for({"CPU": 1.0}, cluster) == (
             "waiting: the job needs 1 CPU; the cluster has 0 free (1 in all)"
         )
         with pytest.raises(Exception, match="needs 2 CPUs; the cluster has 1 in all"):
-            preflight.check_fits({"CPU": 2.0}, cluster, "the local Ray")
+            capacity.check_fits({"CPU": 2.0}, cluster, "the local Ray")
         for job in (busy, queued):
             launcher.stop(job)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rmsweep.launch import gpu_slots, placement_shortfall
+from rmsweep.launch import gpu_slots, node_shortfall, node_slots, placement_shortfall
 from rmsweep.verl_cpu import cpu_env
 
 
@@ -66,3 +66,34 @@ def test_the_private_ray_of_a_cpu_job_binds_loopback_only() -> None:
     # environment is made; a GPU job joins its cluster's Ray and must not get it.
     assert cpu_env("cpu")["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] == "off"
     assert "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" not in cpu_env("gpu")
+
+
+@pytest.mark.parametrize(
+    ("free_per_node", "gpus_per_node", "nnodes", "slots"),
+    [
+        ([4, 4], 2, 1, 4),  # two on each host
+        ([4, 4], 3, 1, 2),  # one per host: 8 ÷ 3 would say 2 as well, by luck
+        ([4, 2], 3, 1, 1),  # 6 free, yet only one node holds 3
+        ([4, 4], 4, 2, 1),  # one trial spanning both hosts
+        ([4, 2], 4, 2, 0),  # 6 free, but the second node cannot take its share
+        ([8, 4, 4], 4, 2, 2),  # 4 shares: one node gives at most one per trial
+        ([8, 4], 4, 2, 1),  # 3 shares, but only two nodes
+        ([], 1, 1, 0),
+    ],
+)
+def test_node_slots_pack_each_trials_share_onto_one_node(
+    free_per_node: list[float], gpus_per_node: int, nnodes: int, slots: int
+) -> None:
+    assert node_slots(free_per_node, gpus_per_node, nnodes) == slots
+
+
+def test_a_trial_no_nodes_could_ever_hold_says_why() -> None:
+    assert node_shortfall([4, 4], 4, 2) is None
+    assert node_shortfall([4, 4], 5, 1) == (
+        "needs 5 GPUs on one node; the cluster has 0 such nodes (the largest has 4 GPUs)"
+    )
+    assert node_shortfall([8, 4], 8, 2) == (
+        "needs 2 nodes with 8 GPUs each; the cluster has 1 such node (the largest has 8 GPUs)"
+    )
+    with pytest.raises(ValueError, match="at least 1 GPU on 1 node"):
+        node_slots([4], 1, 0)

@@ -18,7 +18,7 @@ import pytest
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from rmsweep import names, preflight, tracking
+from rmsweep import capacity, names, preflight, tracking
 from rmsweep.errors import Interrupted, LaunchError, StorageError
 from rmsweep.run import RunHandle, wait
 from rmsweep.signals import signals_as_interrupt
@@ -130,39 +130,58 @@ def test_no_address_and_auto_are_not_probed() -> None:
         preflight.check_ray_address(address)
 
 
+def test_cluster_status_gives_each_nodes_gpus_and_a_shape_no_nodes_hold_is_refused() -> None:
+    # Ray 2.60's answer for a head without GPUs and two hosts of 4 (one of them busy with 3).
+    by_node = {
+        "head": {"CPU": [0.0, 0.0], "memory": [0.0, 1e9]},
+        "h2": {"CPU": [3.0, 16.0], "GPU": [3.0, 4.0], "hostH2": [0.0, 1.0]},
+        "h3": {"CPU": [0.0, 16.0], "GPU": [0.0, 4.0]},
+    }
+    usage = {"CPU": [3.0, 32.0], "GPU": [3.0, 8.0]}
+    report = {"usage": usage, "usageByNode": by_node}
+    found = capacity.parse_cluster_status(
+        {"data": {"clusterStatus": {"loadMetricsReport": report}}}
+    )
+    assert found is not None
+    assert (found.gpus_free, found.gpus_total) == ([1.0, 4.0], [4.0, 4.0])
+    capacity.check_fits({"GPU": 8.0}, found, "here", (4, 2))  # busy now, but it fits at all
+    with pytest.raises(LaunchError, match="needs 5 GPUs on one node; the cluster has 0 such"):
+        capacity.check_fits({"GPU": 5.0}, found, "here", (5, 1))  # 8 in all, none holds 5
+
+
 def test_cluster_status_gives_total_free_and_waiting_resources() -> None:
-    found = preflight.parse_cluster_status(STATUS)
+    found = capacity.parse_cluster_status(STATUS)
     assert found is not None
     assert found.total["CPU"] == 2.0 and found.free["CPU"] == 1.0 and found.free["GPU"] == 0.0
     assert found.pending == {"CPU": 2.0, "GPU": 1.0}
-    assert preflight.parse_cluster_status({"data": {"clusterStatus": None}}) is None
+    assert capacity.parse_cluster_status({"data": {"clusterStatus": None}}) is None
 
 
 def test_a_gpu_job_on_a_cluster_without_gpus_could_never_start() -> None:
-    cpu_only = preflight.ClusterResources(total={"CPU": 2.0}, free={"CPU": 2.0})
+    cpu_only = capacity.ClusterResources(total={"CPU": 2.0}, free={"CPU": 2.0})
     gpu = OmegaConf.create({"device": {"name": "gpu", "gpus_per_node": 1, "nnodes": 1}})
     cpu = OmegaConf.create({"device": {"name": "cpu", "gpus_per_node": 1, "nnodes": 1}})
-    assert preflight.job_resources(cpu) == {}  # its own Ray inside the job
+    assert capacity.job_resources(cpu) == {}  # its own Ray inside the job
     with pytest.raises(LaunchError) as err:
-        preflight.check_fits(preflight.job_resources(gpu), cpu_only, "http://127.0.0.1:8265")
+        capacity.check_fits(capacity.job_resources(gpu), cpu_only, "http://127.0.0.1:8265")
     assert str(err.value) == (
         "the job needs 1 GPU; the cluster has 0 in all (at http://127.0.0.1:8265), so it could "
         "never start: use device=cpu, or a cluster with GPUs (cluster=ray)"
     )
     with pytest.raises(LaunchError, match="needs 4 CPUs; the cluster has 2 in all"):
-        preflight.check_fits({"CPU": 4.0}, cpu_only, "here")
-    preflight.check_fits({"CPU": 2.0}, cpu_only, "here")
-    preflight.check_fits({"GPU": 8.0}, None, "here")  # an unknown cluster is not judged
+        capacity.check_fits({"CPU": 4.0}, cpu_only, "here")
+    capacity.check_fits({"CPU": 2.0}, cpu_only, "here")
+    capacity.check_fits({"GPU": 8.0}, None, "here")  # an unknown cluster is not judged
 
 
 def test_a_waiting_job_says_what_it_waits_for() -> None:
-    cluster = preflight.parse_cluster_status(STATUS)
-    assert preflight.waiting_for({"GPU": 1.0}, cluster) == (
+    cluster = capacity.parse_cluster_status(STATUS)
+    assert capacity.waiting_for({"GPU": 1.0}, cluster) == (
         "waiting: the job needs 1 GPU; the cluster has 0 free (1 in all)"
     )
-    assert preflight.waiting_for({"CPU": 1.0}, cluster) is None  # 1 CPU is free
-    idle = preflight.ClusterResources(total={"GPU": 1.0}, free={"GPU": 0.0})
-    assert preflight.waiting_for({"GPU": 1.0}, idle) is None  # nothing waits: it runs
+    assert capacity.waiting_for({"CPU": 1.0}, cluster) is None  # 1 CPU is free
+    idle = capacity.ClusterResources(total={"GPU": 1.0}, free={"GPU": 0.0})
+    assert capacity.waiting_for({"GPU": 1.0}, idle) is None  # nothing waits: it runs
 
 
 # --- stop signals and errors end the run ----------------------------------------------------

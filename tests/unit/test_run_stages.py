@@ -164,11 +164,11 @@ def test_a_trace_longer_than_max_length_is_refused_naming_the_row(tmp_path: Path
 
 
 def test_sft_on_a_gpu_asks_for_one_gpu() -> None:
-    from rmsweep import preflight
+    from rmsweep import capacity
 
     cfg = compose([*TRACES, "data.path=t.jsonl", "device=gpu", "device.gpus_per_node=8"])
-    assert preflight.job_resources(cfg, "sft") == {"GPU": 1.0}
-    assert preflight.job_resources(cfg, "grpo") == {"GPU": 8.0}
+    assert capacity.job_resources(cfg, "sft") == {"GPU": 1.0}
+    assert capacity.job_resources(cfg, "grpo") == {"GPU": 8.0}
     with pytest.raises(ConfigError, match="SFT runs as one process on one GPU"):
         sft.check_data(cfg, Path("t"), Path("v"), "m")
     with pytest.raises(ConfigError, match="sft.traces on device=gpu"):

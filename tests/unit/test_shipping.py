@@ -81,6 +81,33 @@ def test_parcels_travel_through_the_run_and_their_digests_are_checked(
     client.set_terminated(run_id)
 
 
+def test_a_model_another_run_logged_is_fetched_from_it_not_uploaded_again(
+    tmp_path: Path, workdir: Path
+) -> None:
+    client = tracking_client(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = ensure_experiment(client, "e", tmp_path / "artifacts")
+    inputs = _inputs(tmp_path)
+    sft = client.create_run(experiment).info.run_id
+    client.log_artifacts(sft, inputs.model_path, "checkpoint")
+    grpo = client.create_run(experiment).info.run_id
+    _, parcels = shipping.relocate(inputs, model_is_here=True, model_run=(sft, "checkpoint"))
+    shipping.pack(client, grpo, parcels)
+    assert [a.path for a in client.list_artifacts(grpo, "inputs")] == [
+        "inputs/train.parquet", "inputs/val.parquet"
+    ]  # fmt: skip
+    job = shipping.run_dir(tmp_path / "code", grpo)
+    fetch = [
+        {"name": p.name, "digest": p.digest, "run": p.run, "artifact": p.artifact} for p in parcels
+    ]
+    shipping.unpack(client, grpo, fetch, job)
+    assert (job / "inputs" / "model" / "config.json").read_text() == "{}"
+    client.log_text(sft, "changed", "checkpoint/config.json")  # the other run's model changed
+    with pytest.raises(ConfigError, match=f"input checkpoint \\(of run {sft}\\)|has digest"):
+        shipping.unpack(client, grpo, fetch, tmp_path / "job2")
+    for run in (sft, grpo):
+        client.set_terminated(run)
+
+
 def test_what_the_nodes_cannot_reach_is_refused_before_any_run(workdir: Path, monkeypatch) -> None:
     refused = "keeps the runs' artifacts on this machine, which the cluster's nodes cannot reach"
     with pytest.raises(ConfigError, match=refused):

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from omegaconf import DictConfig
     from rich.status import Status
 
-    from rmsweep.preflight import ClusterResources
+    from rmsweep.capacity import ClusterResources
     from rmsweep.run import RunHandle
 
 RESOURCES_EVERY_S = 5.0  # how often a run that has not started training reads the cluster
@@ -221,7 +221,7 @@ class RunProgress:
 
     def describe(self, handle: RunHandle, status: str) -> str:
         """``run ID: job RUNNING, step 2/3, val/acc 0.531`` (or what it waits for)."""
-        from rmsweep import names, preflight
+        from rmsweep import capacity, names
 
         parts = [f"run {handle.run_id}: job {status}"]
         sft = handle.stage == "sft"
@@ -233,11 +233,11 @@ class RunProgress:
         if shown:
             parts.append(f"{'train/loss' if sft else 'val/acc'} {shown[-1][1]:.3f}")
         if not steps and status in (names.JOB_PENDING, names.JOB_RUNNING):
-            needs = preflight.job_resources(handle.cfg, handle.stage)
+            needs = capacity.job_resources(handle.cfg, handle.stage)
             if needs and time.monotonic() - self._cluster_read > RESOURCES_EVERY_S:
                 self._cluster_read = time.monotonic()
-                self._cluster = preflight.cluster_resources(handle.launcher, wait_s=0)
-            waiting = preflight.waiting_for(needs, self._cluster)
+                self._cluster = capacity.cluster_resources(handle.launcher, wait_s=0)
+            waiting = capacity.waiting_for(needs, self._cluster)
             if waiting:
                 parts.append(waiting)
         return ", ".join(parts)

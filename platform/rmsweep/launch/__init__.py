@@ -8,12 +8,19 @@ this package imports neither Ray nor MLflow.
 from __future__ import annotations
 
 from rmsweep.launch._launcher import ADDRESS_FORMS, RayLauncher, job_failure
-from rmsweep.launch._resources import gpu_slots, placement_shortfall
+from rmsweep.launch._resources import (
+    gpu_slots,
+    node_shortfall,
+    node_slots,
+    placement_shortfall,
+)
 
 __all__ = [
     "ADDRESS_FORMS",
     "RayLauncher",
     "gpu_slots",
     "job_failure",
+    "node_shortfall",
+    "node_slots",
     "placement_shortfall",
 ]

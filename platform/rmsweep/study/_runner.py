@@ -130,11 +130,15 @@ class VerlTrialRunner:
         tags: Mapping[str, str],
         parent_run_id: str,
     ) -> TrialHandle:
+        from rmsweep import capacity
         from rmsweep.config import compose
         from rmsweep.run import start_run
 
         every = [*self.base, *overrides]
         cfg = compose(every)
+        # A GPU trial no nodes of the cluster could hold fails at once, with why (veRL would
+        # wait for its placement group forever).
+        capacity.check_job(cfg, self.launcher)
         return start_run(
             cfg,
             overrides=every,
@@ -187,16 +191,20 @@ class VerlTrialRunner:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def free_slots(self) -> int | None:
-        """⌊free GPUs on the cluster ÷ GPUs one trial takes⌋ (0 when none fits now); 1 on cpu
-        (a CPU trial takes a logical GPU: of the local head, sized by ``jobs_at_once``, or of
-        the private Ray it starts on another cluster)."""
-        from rmsweep.launch import gpu_slots
+        """How many trials the cluster's free GPUs hold now (0 when none fits now), node by
+        node where the dashboard tells (``launch.node_slots``), else ⌊free ÷ per trial⌋; 1 on
+        cpu (a CPU trial takes a logical GPU: of the local head, sized by ``jobs_at_once``, or
+        of the private Ray it starts on another cluster)."""
+        from rmsweep import capacity
+        from rmsweep.launch import gpu_slots, node_slots
 
-        cfg = self.base_cfg
-        if cfg.device.name == "cpu":
+        shape = capacity.job_shape(self.base_cfg)
+        if shape is None:
             return 1
-        per_trial = max(1, int(cfg.device.gpus_per_node) * int(cfg.device.nnodes))
-        return gpu_slots(cluster_resources(self.launcher).get("GPU", 0.0), per_trial)
+        found = capacity.cluster_resources(self.launcher)
+        if found is not None and found.gpus_free:
+            return node_slots(found.gpus_free, *shape)
+        return gpu_slots(cluster_resources(self.launcher).get("GPU", 0.0), shape[0] * shape[1])
 
     def close(self) -> None:
         if self._owns_launcher and self._launcher is not None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rmsweep import names, tracking
+from rmsweep import names, shipping, tracking
+from rmsweep.config import REPO_ROOT
 from rmsweep.errors import LaunchError
 from rmsweep.testing import _sleep_job
 from rmsweep.testing._plan import PlanFn, SleepPlan, default_plan, parse_overrides
@@ -102,8 +103,12 @@ class SleepJobRunner:
         )
         env = {"MLFLOW_TRACKING_URI": self.tracking_uri, "MLFLOW_RUN_ID": run_id}
         try:
-            command = shlex.join(self._command(plan))
-            job_id = self.launcher.submit(command, env=env, submission_id=job_id_of(run_id))
+            command, shipped = shlex.join(self._command(plan)), self._shipped()
+            if shipped:
+                command = shipping.entrypoint(command)
+            job_id = self.launcher.submit(
+                command, env=env, submission_id=job_id_of(run_id), **shipped
+            )
         except BaseException as err:
             # As run.start_run: a run whose job never started ends with the reason.
             self.client.set_tag(run_id, names.TAG_REASON, str(err)[:5000])
@@ -146,6 +151,14 @@ class SleepJobRunner:
         if plan.gate_file is not None:
             command += ["--gate-file", plan.gate_file]
         return command
+
+    def _shipped(self) -> dict[str, Any]:
+        """On a Ray head of another machine, the job gets rmsweep as its working dir (as a
+        real run's does: ``rmsweep.shipping``): its nodes need not have the checkout."""
+        address = getattr(self.launcher, "address", None)
+        if address is None or shipping.on_this_machine(str(address)):
+            return {}
+        return {"working_dir": REPO_ROOT, "excludes": shipping.EXCLUDES}
 
     def free_slots(self) -> int | None:
         return None

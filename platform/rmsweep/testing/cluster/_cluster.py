@@ -234,7 +234,12 @@ class Cluster:
             mnt = STATE / f"{host.name}.mnt"
             if mnt.exists():
                 subprocess.run(["umount", str(mnt)], capture_output=True)
-        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+        # A namespace some mount still pins outlives `ip netns del`, and so does its veth pair.
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        for line in links.splitlines():
+            name = line.split(":")[1].strip().split("@")[0]
+            if name == BRIDGE or (name.startswith(PREFIX) and name.endswith("o")):
+                subprocess.run(["ip", "link", "del", name], capture_output=True)
         if STATE.exists():
             subprocess.run(["umount", "-l", str(STATE)], capture_output=True)
             shutil.rmtree(STATE, ignore_errors=True)
@@ -346,9 +351,12 @@ class Cluster:
         wait(lambda: self.alive_nodes() == expected, f"{expected} Ray nodes")
 
     def rejoin(self, host: str) -> None:
-        """``host`` back after :meth:`kill_host`: its Ray worker started and seen alive."""
-        self.join(host)
+        """``host`` back after :meth:`kill_host`: its Ray worker started and seen alive, once
+        the head has declared the lost one dead (a node joining at the address of one the
+        head still waits for is ended with it)."""
         expected = 1 + len(self.worker_hosts)
+        wait(lambda: self.alive_nodes() == expected - 1, "the lost node declared dead", 120)
+        self.join(host)
         wait(lambda: self.alive_nodes() == expected, f"{expected} Ray nodes")
 
     def join(self, host: str) -> None:
