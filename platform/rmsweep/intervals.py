@@ -177,3 +177,34 @@ def mean_interval(
     tail = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(data.mean()), float(low), float(high)
+
+
+def score_interval(
+    runs: Sequence[Judgments], *, resamples: int = RESAMPLES, seed: int = 0
+) -> tuple[float, float, float]:
+    """A side's score (its runs' mean) with a bootstrap interval over its items and runs."""
+    shared = sorted(set.intersection(*(set(j.items) for j in runs)))
+    runs = [j.on(shared) for j in runs]
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(shared), np.full(len(shared), 1 / len(shared)), size=resamples)
+    scores = _side(runs, draws, rng)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.nanpercentile(scores, [tail, 100 - tail])
+    return float(np.mean([j.score() for j in runs])), float(low), float(high)
+
+
+def values_difference(
+    a: Sequence[float], b: Sequence[float], *, resamples: int = RESAMPLES, seed: int = 0
+) -> Difference:
+    """mean(a) − mean(b) for values with no items behind them (an objective per run), with a
+    bootstrap interval over the runs of each side; unbounded when a side has a single run
+    (nothing then says how much one run varies)."""
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    estimate = float(x.mean() - y.mean())
+    if x.size < 2 or y.size < 2:
+        return Difference(estimate, -np.inf, np.inf)
+    rng = np.random.default_rng(seed)
+    diffs = rng.choice(x, (resamples, x.size)).mean(1) - rng.choice(y, (resamples, y.size)).mean(1)
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(diffs, [tail, 100 - tail])
+    return Difference(estimate, float(low), float(high))

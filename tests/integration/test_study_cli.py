@@ -6,6 +6,7 @@ tests exercise the controller, the stores and the CLI, not training.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -235,6 +236,22 @@ def test_status_compare_and_best_report_the_study(tmp_path: Path) -> None:
     assert ranked[0] == best.user_attrs[names.ATTR_RUN_ID]
     assert compare.index(ranked[0]) < compare.index(ranked[1])  # best first, then the runner-up
     assert ranked[2] not in compare  # only the top 2
+    by = json.loads(cli("compare", "r", "--by", "reward", "--json", *storage).stdout)
+    levels = {level["level"]: level for level in by["levels"]}
+    assert set(levels) == {t.params["reward"] for t in study.trials}
+    assert by["judged_on"] == "val/acc"  # the sleep jobs judge no benchmark
+    best_level = levels[best.params["reward"]]
+    assert best_level["verdict"] == "best" and best_level["objective"]["mean"] == best.value
+    others = [level for level in levels.values() if level is not best_level]
+    # One trial per level: nothing tells how much one run varies, so no verdict.
+    assert all(level["verdict"] == "no detectable difference" for level in others)
+    table = cli("compare", "r", "--by", "template", *storage).stdout
+    assert "by template" in table and "verdict" in table
+    unknown = subprocess.run(
+        [*CLI, "compare", "r", "--by", "lr", *storage], env=env, capture_output=True, text=True
+    )
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines()[-1].endswith("(swept: reward, template)")
     shown = cli("best", "r", *storage).stdout.splitlines()
     assert shown[0] == f"trial {best.number}: val/acc={best.value:.6g}"
     assert shown[1] == f"  run: {best.user_attrs[names.ATTR_RUN_ID]}"

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from rmsweep import names
+from rmsweep.cli._compare import compare
+from rmsweep.cli._options import storage_option
 from rmsweep.errors import SpecError, StudyInterrupted
 
 if TYPE_CHECKING:
@@ -26,15 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_STORAGE_HELP = (
-    "Optuna storage (SQLAlchemy URL, e.g. postgresql://user@host/db); "
-    "default: $RMSWEEP_STORAGE, the spec's, or <workdir>/optuna.db"
-)
 RUNNERS = ("verl", "sleep", "sleep-local")
-
-
-def _storage_option() -> Any:
-    return typer.Option(None, "--storage", envvar="RMSWEEP_STORAGE", help=_STORAGE_HELP)
 
 
 @app.command()
@@ -63,7 +57,7 @@ def launch(
         None, help="Hydra overrides added to the spec's base, e.g. device=gpu"
     ),
     name: str = typer.Option(None, "--name", help="Study name (default: the spec's name)."),
-    storage: str = _storage_option(),
+    storage: str = storage_option(),
     parallel: int = typer.Option(
         None, "--parallel", min=1, help="Slots (default: the spec's, else from the cluster)."
     ),
@@ -103,7 +97,7 @@ def launch(
 @app.command()
 def resume(
     name: str = typer.Argument(..., help="The study to continue."),
-    storage: str = _storage_option(),
+    storage: str = storage_option(),
     parallel: int = typer.Option(None, "--parallel", min=1, help="Slots in this process."),
     trials: int = typer.Option(
         None, "--trials", min=1, help="A new trial budget (e.g. to extend a finished study)."
@@ -130,7 +124,7 @@ def resume(
 @app.command()
 def status(
     name: str = typer.Argument(..., help="The study."),
-    storage: str = _storage_option(),
+    storage: str = storage_option(),
     watch: bool = typer.Option(
         None, "--watch/--once", help="Refresh until the study ends (default: on a terminal)."
     ),
@@ -169,7 +163,7 @@ def status(
 @app.command()
 def doctor(
     name: str = typer.Argument(..., help="The study."),
-    storage: str = _storage_option(),
+    storage: str = storage_option(),
     fix: bool = typer.Option(False, "--fix", help="Repair every disagreement (Optuna wins)."),
 ) -> None:
     """Compare study NAME's Optuna trials with their MLflow runs; exit 1 on a disagreement."""
@@ -192,56 +186,13 @@ def doctor(
         raise typer.Exit(1)
 
 
-@app.command()
-def compare(
-    name: str = typer.Argument(..., help="The study."),
-    storage: str = _storage_option(),
-    top: int = typer.Option(10, "--top", min=1, help="How many trials to list."),
-    plots: bool = typer.Option(
-        True, "--plots/--no-plots", help="Log Optuna's plots to the parent run."
-    ),
-    ui_url: str = typer.Option(
-        None,
-        "--ui-url",
-        envvar="RMSWEEP_UI_URL",
-        help="An MLflow UI showing the study's store (e.g. from `rmsweep ui`): print its links.",
-    ),
-) -> None:
-    """Top trials of study NAME; plots (importance, history, …) go to its parent MLflow run."""
-    from rich.console import Console
-
-    from rmsweep.study import open_study, stored_spec
-    from rmsweep.study._report import benchmark_scores, compare_table, log_plots, print_fitted
-    from rmsweep.tracking import tracking_client
-
-    study, _, _ = open_study(name, storage)
-    spec, _ = stored_spec(study)
-    console = Console()
-    tracking_uri = str(study.user_attrs.get(names.STUDY_TRACKING_URI, ""))
-    scores = benchmark_scores(study, tracking_client(tracking_uri), spec.objectives, top)
-    print_fitted(console, compare_table(study, spec.objectives, top, scores))
-    link_base = ui_url or (
-        tracking_uri if tracking_uri.startswith(("http://", "https://")) else None
-    )
-    if link_base:
-        from rmsweep.study._ui import study_links
-
-        found = study_links(study, link_base.rstrip("/"))
-        typer.echo(f"runs:    {found.runs}")
-        typer.echo(f"compare: {found.compare or '(no trial has a run yet)'}")
-    parent = study.user_attrs.get(names.STUDY_PARENT_RUN)
-    if plots and parent:
-        written = log_plots(study, spec, tracking_client(tracking_uri), parent)
-        if written:
-            console.print(f"plots on MLflow run {parent}: {', '.join(written)}")
-        else:
-            console.print("no plots yet: no trial is complete")
+app.command()(compare)
 
 
 @app.command()
 def best(
     name: str = typer.Argument(..., help="The study."),
-    storage: str = _storage_option(),
+    storage: str = storage_option(),
     reproduce: bool = typer.Option(False, "--reproduce", help="Re-run the best trial."),
     register: str = typer.Option(
         None,
@@ -325,7 +276,7 @@ def _complete_trial(study: Study, number: int) -> FrozenTrial:
 @app.command()
 def dashboard(
     name: str = typer.Argument(..., help="The study."),
-    storage: str = _storage_option(),
+    storage: str = storage_option(),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", min=1, max=65535, help="Port to listen on."),
 ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from rmsweep.study._check import SpaceCheck, check_space
 from rmsweep.study._components import Component
+from rmsweep.study._levels import Level, LevelTable, level_table
 from rmsweep.study._lifecycle import (
     StudyOutcome,
     launch_study,
@@ -26,6 +27,9 @@ from rmsweep.study._summary import aggregate, state_counts, state_of, study_summ
 from rmsweep.study._validate import load_spec, parse_spec
 
 __all__ = [
+    "Level",
+    "LevelTable",
+    "level_table",
     "Component",
     "Objective",
     "SpaceCheck",

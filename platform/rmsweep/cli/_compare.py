@@ -1,0 +1,76 @@
+"""`rmsweep study compare`: the top trials, or one row per level of a swept key with intervals
+and verdicts (``--by``), as a table or JSON; Optuna's plots on the parent run."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+from rmsweep import names
+from rmsweep.cli._levels_view import importances_line, levels_view
+from rmsweep.cli._options import storage_option
+
+
+def compare(
+    name: str = typer.Argument(..., help="The study."),
+    storage: str = storage_option(),
+    top: int = typer.Option(10, "--top", min=1, help="How many trials to list."),
+    plots: bool = typer.Option(
+        True, "--plots/--no-plots", help="Log Optuna's plots to the parent run."
+    ),
+    ui_url: str = typer.Option(
+        None,
+        "--ui-url",
+        envvar="RMSWEEP_UI_URL",
+        help="An MLflow UI showing the study's store (e.g. from `rmsweep ui`): print its links.",
+    ),
+    by: str = typer.Option(
+        None,
+        "--by",
+        metavar="KEY",
+        help="One row per level of this swept key (e.g. reward): means ± 95% intervals, the "
+        "difference to the best level and a verdict.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="With --by: the table as JSON."),
+) -> None:
+    """Top trials of study NAME (or, with --by, its levels with intervals and verdicts); plots
+    (importance, history, …) go to its parent MLflow run."""
+    from rich.console import Console
+
+    from rmsweep.study import open_study, stored_spec
+    from rmsweep.study._report import benchmark_scores, compare_table, log_plots, print_fitted
+    from rmsweep.tracking import tracking_client
+
+    study, _, _ = open_study(name, storage)
+    spec, _ = stored_spec(study)
+    console = Console()
+    tracking_uri = str(study.user_attrs.get(names.STUDY_TRACKING_URI, ""))
+    if by is not None:
+        from rmsweep.study import level_table
+
+        table = level_table(study, tracking_client(tracking_uri), spec.objectives, by)
+        if as_json:
+            typer.echo(json.dumps(table.to_dict(), indent=2))
+        else:
+            print_fitted(console, levels_view(table))
+            console.print(importances_line(study))
+        return
+    scores = benchmark_scores(study, tracking_client(tracking_uri), spec.objectives, top)
+    print_fitted(console, compare_table(study, spec.objectives, top, scores))
+    link_base = ui_url or (
+        tracking_uri if tracking_uri.startswith(("http://", "https://")) else None
+    )
+    if link_base:
+        from rmsweep.study._ui import study_links
+
+        found = study_links(study, link_base.rstrip("/"))
+        typer.echo(f"runs:    {found.runs}")
+        typer.echo(f"compare: {found.compare or '(no trial has a run yet)'}")
+    parent = study.user_attrs.get(names.STUDY_PARENT_RUN)
+    if plots and parent:
+        written = log_plots(study, spec, tracking_client(tracking_uri), parent)
+        if written:
+            console.print(f"plots on MLflow run {parent}: {', '.join(written)}")
+        else:
+            console.print("no plots yet: no trial is complete")
