@@ -227,6 +227,7 @@ def test_status_compare_and_best_report_the_study(tmp_path: Path) -> None:
     launched = cli("launch", str(spec), "--runner", "sleep-local", "--poll", "0.1", *storage)
     assert "study r: 3 complete" in launched.stdout
     study = optuna.load_study(study_name="r", storage=storage[1])
+    assert study.metric_names == ["val/acc"]  # optuna-dashboard names the objective
     best = study.best_trial
     status = cli("status", "r", "--once", *storage).stdout
     assert "3 complete" in status and f"best so far: trial {best.number}" in status

@@ -20,7 +20,8 @@ from rmsweep.testing import SleepJobRunner, SleepPlan, ThreadLauncher
 
 def plan(params: dict[str, str]) -> SleepPlan:
     top = {"linear": 0.3, "exponential": 0.5, "exact": 0.9}[params.get("reward", "exact")]
-    return SleepPlan({"val/acc": [top / 2, top], "train/response_length": [9.0, 8.0]}, 0.01)
+    curves = {"val/acc": [top / 2, top], "train/response_length": [9.0, 8.0]}
+    return SleepPlan({**curves, "eval/rmbench/avg": [top - 0.1]}, 0.01)  # as its judge logs
 
 
 def run_study(
@@ -63,6 +64,8 @@ def test_an_identical_config_is_told_its_first_value_without_a_job(workdir: Path
     assert reused.info.status == "FINISHED" and reused.data.tags[names.TAG_STATE] == "complete"
     assert reused.data.metrics["objective/val/acc"] == pytest.approx(first.value)
     assert reused.data.params == client.get_run(source).data.params
+    scores = {k: v for k, v in client.get_run(source).data.metrics.items() if k.startswith("eval/")}
+    assert scores and {k: reused.data.metrics.get(k) for k in scores} == scores  # its model's
     assert any("as trial 0, not trained again" in line for line in lines)
     experiment = study.user_attrs[names.STUDY_EXPERIMENT_ID]
     assert compare(study, client, experiment_id=experiment) == []

@@ -1,6 +1,6 @@
 """``study compare NAME --by KEY``: one row per level of a swept key, with intervals and a verdict.
 
-A level's runs are its complete trials (its seeds, when a configuration was run with several,
+A level's runs are its complete trials, each configuration once (its seeds, when a configuration was run with several,
 and the other keys' levels). Per level: the objective's mean ± interval over those runs, each
 benchmark's score ± interval over its items and runs (``rmsweep.intervals``), and the
 difference to the best level on the judged metric with a paired interval and a verdict. The
@@ -91,7 +91,12 @@ def level_table(
     """
     from optuna.trial import TrialState
 
-    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    # A reused trial is its source's run again: counted once.
+    done = [
+        t
+        for t in study.trials
+        if t.state == TrialState.COMPLETE and names.ATTR_REUSED_FROM not in t.user_attrs
+    ]
     swept = sorted({k for t in study.trials for k in t.params})
     if key not in swept:
         raise ConfigError(

@@ -2,8 +2,7 @@
 
 A study is created once (Optuna study + MLflow experiment + parent run, the spec stored in
 both); workers join it; ``resume`` continues it from what the two stores hold, first
-repairing every disagreement between them (``_doctor``), then adopting the trials of dead
-controllers (``_adopt``). The base config (``_base``) is composed once per process.
+repairing every disagreement between them (``_doctor``), then adopting dead controllers' trials.
 """
 
 from __future__ import annotations
@@ -155,6 +154,7 @@ def launch_study(
     }
     for key, value in attrs.items():
         study.set_user_attr(key, value)
+    study.set_metric_names([o.metric for o in spec.objectives])  # optuna-dashboard's labels
     for params in spec.enqueue[: spec.n_trials]:  # --trials may be below the list's length
         study.enqueue_trial(params)
     study.set_user_attr(names.STUDY_PARENT_RUN, parent)  # last: joining workers wait for it

@@ -50,6 +50,8 @@ def reuse_finished(
     source_run = str(source.user_attrs[names.ATTR_RUN_ID])
     run_id = create_reuse_run(ctx.mlflow, source_run, tags=tags, parent_run_id=ctx.parent_run_id)
     keys = {k for o in ctx.spec.objectives for k in (o.metric, o.key(ctx.data_source))}
+    evaluated = (names.EVAL_PREFIX, names.BASELINE_METRIC_PREFIX)  # its model's judges too
+    keys |= {k for k in ctx.mlflow.get_run(source_run).data.metrics if k.startswith(evaluated)}
     copy_curves(ctx.mlflow, source_run, run_id, sorted(keys))
     trial.set_user_attr(names.ATTR_RUN_ID, run_id)
     trial.set_user_attr(names.ATTR_REUSED_FROM, source.number)
@@ -58,7 +60,8 @@ def reuse_finished(
 
 
 def copy_curves(mlflow: MlflowClient, source: str, target: str, keys: Sequence[str]) -> None:
-    """The objectives' curves, so the reused trial reads like its source in the UI."""
+    """The objectives' curves and the benchmark scores, so the reused trial reads like its
+    source in the UI."""
     from mlflow.entities import Metric
 
     points = [
