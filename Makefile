@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/rmsweep study launch sweeps/quickstart.yaml
 	$(BIN)/rmsweep study compare quickstart
+	$(BIN)/rmsweep study compare quickstart --by reward --no-plots
 
 test: setup lint
 	OMP_NUM_THREADS=$(TEST_THREADS) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=20 -m "not network and not cluster"

@@ -70,6 +70,8 @@ ATTR_STATE = "rmsweep.state"  # complete | pruned | failed | killed (running whi
 ATTR_REASON = "rmsweep.reason"
 ATTR_RETRY_OF = "rmsweep.retry_of"
 ATTR_ATTEMPT = "rmsweep.attempt"
+ATTR_REPLICATE = "rmsweep.replicate"  # which seed of its configuration (0, 1, …)
+ATTR_CONFIGURATION = "rmsweep.configuration"  # the number of its configuration's first trial
 ATTR_OVERRIDES = "rmsweep.overrides"
 # On a study (written once by its creator).
 STUDY_SPEC = "rmsweep.spec"

@@ -95,7 +95,9 @@ def take_over(ctx: StudyContext, frozen: FrozenTrial) -> Orphan:
             trial.set_user_attr(names.ATTR_RUN_ID, run_id)
     overrides = frozen.user_attrs.get(names.ATTR_OVERRIDES)
     if overrides is None:
-        overrides = to_overrides(ctx.spec.space, frozen.params)
+        overrides = frozen.user_attrs.get(names.ATTR_OVERRIDES) or to_overrides(
+            ctx.spec.space, frozen.params
+        )  # as recorded when it started: a replicate's seed too
     return Orphan(trial, frozen, previous, run_id, job_id, list(overrides))
 
 

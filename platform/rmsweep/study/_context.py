@@ -24,6 +24,7 @@ class StudyContext:
     mlflow: MlflowClient
     parent_run_id: str
     data_source: str
+    base_seed: int = 0  # the base config's seed: replicate i of a configuration runs seed + i
 
 
 @dataclass

@@ -29,6 +29,7 @@ from rmsweep.study._context import Event, LoopResult, StudyContext
 from rmsweep.study._heartbeats import Heartbeats
 from rmsweep.study._outcome import job_outcome
 from rmsweep.study._owner import my_token
+from rmsweep.study._replicates import queue_seeds, seed_override
 from rmsweep.study._reuse import reuse_finished
 from rmsweep.study._runner import TrialHandle, TrialRunner, final_step
 from rmsweep.study._space import group_keys, suggest, to_overrides
@@ -146,7 +147,9 @@ class Controller:
     def _start_next(self) -> bool:
         """Claim and start a trial; False when the budget is spent."""
         study = self.ctx.study
-        trial = claim_trial(study, self.ctx.spec.n_trials, self.ctx.storage_url)
+        trial = claim_trial(
+            study, self.ctx.spec.n_trials, self.ctx.storage_url, lambda t: queue_seeds(self.ctx, t)
+        )
         if trial is None:
             return False
         end_stale_runs(self.ctx.mlflow, self.ctx.study, self.ctx.spec.objectives, self.echo)
@@ -157,7 +160,7 @@ class Controller:
         self._heartbeats.add(trial_id)
         trial.set_user_attr(names.ATTR_CONTROLLER, my_token())
         values = suggest(trial, self.ctx.spec.space)
-        overrides = to_overrides(self.ctx.spec.space, values)
+        overrides = to_overrides(self.ctx.spec.space, values) + seed_override(self.ctx, trial)
         trial.set_user_attr(names.ATTR_OVERRIDES, overrides)
         tags = {
             names.TAG_STUDY: self.ctx.name,

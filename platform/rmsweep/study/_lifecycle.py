@@ -159,7 +159,7 @@ def launch_study(
         study.enqueue_trial(params)
     study.set_user_attr(names.STUDY_PARENT_RUN, parent)  # last: joining workers wait for it
     echo(f"study {name}: {spec.n_trials} trials, storage {hide_password(url)}, MLflow run {parent}")
-    ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name)
+    ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name, int(cfg.seed))
     return _run(ctx, cfg, base, parallel, runner, poll_s, echo)
 
 
@@ -211,7 +211,7 @@ def resume_study(
     repair_on_resume(study, rdb, mlflow, spec.objectives, echo)  # the two records agree
     set_parent_state(mlflow, parent, "running")
     echo(f"study {name}: resuming to {spec.n_trials} trials ({len(study.trials)} so far)")
-    ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name)
+    ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name, int(cfg.seed))
     return _run(ctx, cfg, base, parallel, runner, poll_s, echo)
 
 
@@ -294,7 +294,7 @@ def _join(
     mlflow = tracking_client(study.user_attrs[names.STUDY_TRACKING_URI])
     parent = study.user_attrs[names.STUDY_PARENT_RUN]
     echo(f"study {name}: joined as a worker ({len(study.trials)} trials so far)")
-    ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name)
+    ctx = StudyContext(name, spec, study, rdb, url, mlflow, parent, cfg.data.name, int(cfg.seed))
     return _run(ctx, cfg, base, parallel, runner, poll_s, echo)
 
 
@@ -388,11 +388,11 @@ def _load(name: str, rdb: optuna.storages.RDBStorage, spec: StudySpec) -> optuna
 
 
 def _with_budget(spec: StudySpec, n_trials: int | None) -> StudySpec:
-    if n_trials is None:
-        return spec
-    if n_trials < 1:
-        raise SpecError(f"--trials {n_trials} must be >= 1")
-    return replace(spec, n_trials=int(n_trials))
+    if n_trials is not None and (n_trials < 1 or n_trials % spec.replicates):
+        raise SpecError(
+            f"--trials {n_trials}: not a positive multiple of replicates ({spec.replicates})"
+        )
+    return spec if n_trials is None else replace(spec, n_trials=int(n_trials))
 
 
 def _offset_seed(seed: int | None, offset: int) -> int | None:

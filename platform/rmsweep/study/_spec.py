@@ -16,6 +16,7 @@ A spec is written without Python::
     n_trials: 6
     parallel: auto            # slots: free GPUs ÷ GPUs per trial (1 on cpu)
     retries: 1                # re-runs of a trial whose job failed
+    replicates: 1             # seeds per configuration (n_trials counts them all)
     timeout: 20m              # no new trial after this (running ones finish)
     reuse: true               # an identical config's finished result is told, not re-trained
     seed: 0
@@ -45,6 +46,7 @@ TOP_KEYS = (
     "timeout",
     "parallel",
     "retries",
+    "replicates",
     "seed",
     "storage",
     "enqueue",
@@ -82,6 +84,8 @@ class StudySpec:
     timeout_s: float | None = None
     parallel: int | None = None  # None: derived from the cluster
     retries: int = 0
+    # Each configuration runs with this many seeds (base seed + 0, 1, …), as sibling trials.
+    replicates: int = 1
     seed: int | None = None
     storage: str | None = None
     enqueue: tuple[dict[str, Any], ...] = ()

@@ -13,7 +13,7 @@ import os
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +146,9 @@ def requeue(
         names.ATTR_ATTEMPT: attempt,
         names.ATTR_REASON: f"re-run of trial {trial.number}: {reason}",
     }
+    for kept in (names.ATTR_REPLICATE, names.ATTR_CONFIGURATION):  # the same seed again
+        if kept in trial.user_attrs:
+            user_attrs[kept] = trial.user_attrs[kept]
     study.add_trial(
         optuna.trial.create_trial(
             state=optuna.trial.TrialState.WAITING,
@@ -179,10 +182,17 @@ def budget_used(trials: Sequence[FrozenTrial]) -> int:
     return sum(counts_toward_budget(t, retried) for t in trials)
 
 
-def claim_trial(study: optuna.Study, n_trials: int, lock_url: str) -> optuna.Trial | None:
+def claim_trial(
+    study: optuna.Study,
+    n_trials: int,
+    lock_url: str,
+    on_claim: Callable[[optuna.Trial], None] | None = None,
+) -> optuna.Trial | None:
     """Pop a waiting trial or create a new one while budget remains; None when it is spent.
 
     Stale trials (a worker that went silent) are failed first, which queues their re-runs.
+    ``on_claim`` runs on the claimed trial under the lock (a new configuration queues its
+    other seeds there, so no other worker sees its budget before they count).
     """
     import optuna
     from optuna.trial import TrialState
@@ -198,7 +208,10 @@ def claim_trial(study: optuna.Study, n_trials: int, lock_url: str) -> optuna.Tri
         with warnings.catch_warnings():
             # We record heartbeats ourselves (ask/tell, not optimize): Optuna warns about that.
             warnings.filterwarnings("ignore", message=".*Heartbeat.*")
-            return study.ask()
+            trial = study.ask()
+        if on_claim is not None:
+            on_claim(trial)
+        return trial
 
 
 def _grid_exhausted(study: optuna.Study) -> bool:

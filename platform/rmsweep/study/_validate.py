@@ -97,6 +97,7 @@ def _build(
     pruner = read_component("pruner", data.get("pruner"), problems)
     n_trials = read_int(data, "n_trials", None, problems, minimum=1)
     retries = read_int(data, "retries", 0, problems, minimum=0)
+    replicates = read_int(data, "replicates", 1, problems, minimum=1) or 1
     seed = read_int(data, "seed", None, problems, minimum=0)
     timeout_s = read_timeout(data, problems)
     parallel = read_parallel(data, problems)
@@ -107,11 +108,22 @@ def _build(
     check_space_searches(space, problems)
     check_sampler_fits(sampler, len(objectives), space, n_trials, problems)
     enqueue = read_enqueue(data, space, problems)
-    if n_trials is not None and len(enqueue) > n_trials:
+    seeds = f" ({replicates} seeds each)" if replicates > 1 else ""
+    if n_trials is not None and len(enqueue) * replicates > n_trials:
         problems(
             ("enqueue",),
             "enqueue",
-            f"lists {len(enqueue)} trials but n_trials is {n_trials}: raise n_trials or drop some",
+            f"lists {len(enqueue)} trials{seeds} but n_trials is {n_trials}: "
+            "raise n_trials or drop some",
+        )
+    if replicates > 1 and any(entry.key == "seed" for entry in space):
+        problems(("replicates",), "replicates", "seeds are replicated: drop seed from the space")
+    if n_trials is not None and n_trials % replicates:
+        problems(
+            ("n_trials",),
+            "n_trials",
+            f"{n_trials} is not a multiple of replicates ({replicates}): every configuration "
+            "runs all its seeds",
         )
     if check_config and base is not None and space:
         ConfigChecks(problems, base).run(space)
@@ -129,6 +141,7 @@ def _build(
         timeout_s=timeout_s,
         parallel=parallel,
         retries=retries or 0,
+        replicates=replicates,
         seed=seed,
         storage=storage,
         enqueue=tuple(enqueue),
