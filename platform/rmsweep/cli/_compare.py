@@ -4,6 +4,7 @@ and verdicts (``--by``), as a table or JSON; Optuna's plots on the parent run.""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
@@ -74,3 +75,42 @@ def compare(
             console.print(f"plots on MLflow run {parent}: {', '.join(written)}")
         else:
             console.print("no plots yet: no trial is complete")
+
+
+def report(
+    name: str = typer.Argument(..., help="The study."),
+    storage: str = storage_option(),
+    by: str = typer.Option(
+        None, "--by", metavar="KEY", help="The swept key of the verdict table (default: the first)."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Where to write the page (default: <workdir>/reports/NAME.html)."
+    ),
+) -> None:
+    """One self-contained HTML page of study NAME: verdicts, curves, style matrices, label
+    shares. Also logged on its parent MLflow run as report/index.html."""
+    from rmsweep.errors import ConfigError
+    from rmsweep.study import level_table, open_study, report_html, stored_spec
+    from rmsweep.study._base import compose_base
+    from rmsweep.tracking import tracking_client
+
+    study, _, _ = open_study(name, storage)
+    spec, overrides = stored_spec(study)
+    mlflow = tracking_client(str(study.user_attrs.get(names.STUDY_TRACKING_URI, "")))
+    key = by or next((e.key for e in spec.space if e.kind == "categorical"), None)
+    try:
+        table = level_table(study, mlflow, spec.objectives, key) if key else None
+    except ConfigError as err:
+        if by:  # asked for by name: say why not
+            raise
+        table = None
+        typer.echo(f"no verdict table: {err}", err=True)
+    cfg = compose_base([*spec.base, *overrides])
+    page = report_html(study, mlflow, spec, table, cfg.data.name)
+    path = out or Path(cfg.workdir) / "reports" / f"{name}.html"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    parent = study.user_attrs.get(names.STUDY_PARENT_RUN)
+    if parent:
+        mlflow.log_text(parent, page, "report/index.html")
+    typer.echo(f"report: {path.resolve()}" + (f" (and on MLflow run {parent})" if parent else ""))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from rmsweep import names
-from rmsweep.cli._compare import compare
+from rmsweep.cli._compare import compare, report
 from rmsweep.cli._options import storage_option
 from rmsweep.errors import SpecError, StudyInterrupted
 
@@ -187,6 +187,7 @@ def doctor(
 
 
 app.command()(compare)
+app.command()(report)
 
 
 @app.command()

@@ -20,6 +20,7 @@ from rmsweep.study._lifecycle import (
     resume_study,
     stored_spec,
 )
+from rmsweep.study._page import report_html
 from rmsweep.study._runner import TrialHandle, TrialRunner, VerlTrialRunner
 from rmsweep.study._space import SpaceEntry, corners, suggest, to_overrides
 from rmsweep.study._spec import Objective, StudySpec
@@ -30,6 +31,7 @@ __all__ = [
     "Level",
     "LevelTable",
     "level_table",
+    "report_html",
     "Component",
     "Objective",
     "SpaceCheck",

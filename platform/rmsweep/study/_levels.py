@@ -108,7 +108,7 @@ def level_table(
     groups: dict[str, list[optuna.trial.FrozenTrial]] = {}
     for trial in done:
         groups.setdefault(str(trial.params.get(key, "—")), []).append(trial)
-    judged_runs = {t.number: _judgments(mlflow, t) for t in done}
+    judged_runs = {t.number: trial_judgments(mlflow, t) for t in done}
     bench = next((b for b in BENCHES if all(b in judged_runs[t.number] for t in done)), None)
     objective = objectives[0]
     sign = 1.0 if objective.direction == "maximize" else -1.0
@@ -148,7 +148,7 @@ def level_table(
     return LevelTable(key, objective.metric, judged, levels)
 
 
-def _judgments(mlflow: MlflowClient, trial: optuna.trial.FrozenTrial) -> dict[str, Judgments]:
+def trial_judgments(mlflow: MlflowClient, trial: optuna.trial.FrozenTrial) -> dict[str, Judgments]:
     """The trial's run's per-item judgments, by benchmark ({} when it logged none)."""
     run_id = trial.user_attrs.get(names.ATTR_RUN_ID)
     if not run_id:
