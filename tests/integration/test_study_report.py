@@ -9,6 +9,7 @@ network) and the figures hold the study's numbers.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -101,7 +102,12 @@ def test_the_report_renders_every_figure_with_the_studys_numbers(tmp_path: Path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"report: {out}" in done.stdout
     parent = study.user_attrs[names.STUDY_PARENT_RUN]
-    assert [a.path for a in client.list_artifacts(parent, "report")] == ["report/index.html"]
+    logged = [a.path for a in client.list_artifacts(parent, "report")]
+    assert logged == ["report/index.html", "report/verdicts.json"]
+    verdicts = json.loads(
+        Path(client.download_artifacts(parent, "report/verdicts.json", str(tmp_path))).read_text()
+    )
+    assert [lv["verdict"] for lv in verdicts["levels"]] == ["best", "worse"]
 
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

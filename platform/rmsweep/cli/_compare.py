@@ -113,4 +113,6 @@ def report(
     parent = study.user_attrs.get(names.STUDY_PARENT_RUN)
     if parent:
         mlflow.log_text(parent, page, "report/index.html")
+        if table is not None:  # the verdicts, readable without the page
+            mlflow.log_dict(parent, table.to_dict(), "report/verdicts.json")
     typer.echo(f"report: {path.resolve()}" + (f" (and on MLflow run {parent})" if parent else ""))
