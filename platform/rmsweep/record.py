@@ -196,12 +196,15 @@ def record(
     overrides: Sequence[str],
     tags: Mapping[str, str],
     parent_run_id: str | None,
-    lead_params: Mapping[str, str] | None = None,
+    swept: Sequence[str] = (),
 ) -> str:
     """Create the run with its full record; returns the run id.
 
-    ``lead_params`` (a trial's swept keys) come first among the params; the template is
-    registered in MLflow's Prompt Registry and the run linked to its version.
+    A trial's own overrides (``swept``) come first among the params; a key only restating a
+    swept group's choice (``reward.shape`` under ``reward=linear``) and a swept key this trial
+    does not use (``~reward.k``: a condition left it out) are not params (MLflow's compare
+    view plots the first differing params). The template is registered in MLflow's Prompt
+    Registry and the run linked to its version.
     """
     from rmsweep import prompts, templates, tracking
 
@@ -220,7 +223,8 @@ def record(
         config=cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)),
         overrides=overrides,
         tags=all_tags,
-        lead_params=lead_params or {},
+        lead_params=(lead := swept_params(cfg, swept)),
+        omit_params=quiet_params(cfg, lead, swept),
         texts={
             "reward": ("reward/reward_fns.py", reward_source(cfg)),
             "template": ("template/template.txt", template_text),
@@ -237,6 +241,17 @@ def record(
         version = prompts.register_template(client, cfg.template.name, template_text)
         prompts.link_to_run(client, run_id, version)
     return run_id
+
+
+def quiet_params(cfg: DictConfig, lead: Mapping[str, str], swept: Sequence[str]) -> set[str]:
+    """Flattened keys that would only repeat a swept group's choice, and the unused swept
+    keys a trial names as ``~key``."""
+    quiet = {o.lstrip("~") for o in swept if o.startswith("~") and "=" not in o}
+    for group, choice in lead.items():
+        node = OmegaConf.select(cfg, group, default=None)
+        if OmegaConf.is_dict(node):
+            quiet |= {f"{group}.{k}" for k, v in node.items() if str(v) == choice}
+    return quiet
 
 
 def swept_params(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, str]:

@@ -235,7 +235,7 @@ def start_run(
         launcher: Where the job runs.
         tags: Extra MLflow tags (e.g. study and trial).
         parent_run_id: Makes this a child run (a study trial).
-        swept: A trial's own overrides: their keys lead the run's params.
+        swept: A trial's own overrides, leading its params (``~key``: swept, unused here).
         ends_run: False when the caller ends the run (the study controller).
         stage: ``grpo`` or ``sft`` (tag ``rmsweep.stage``).
 
@@ -268,7 +268,7 @@ def start_run(
         overrides=overrides,
         tags={names.TAG_STAGE: stage, **(tags or {})},
         parent_run_id=parent_run_id,
-        lead_params=record.swept_params(cfg, swept),
+        swept=swept,
     )
     job_id = None
     try:

@@ -1,8 +1,7 @@
 """A study's lifecycle: launch, join, resume (``rmsweep study launch|resume``).
 
-A study is created once (Optuna study + MLflow experiment + parent run, the spec stored in
-both); workers join it; ``resume`` continues it from what the two stores hold, first
-repairing every disagreement between them (``_doctor``), then adopting dead controllers' trials.
+Created once (Optuna study, MLflow experiment and parent run); workers join it; ``resume``
+continues it from both stores, repairing their disagreements first (``_doctor``).
 """
 
 from __future__ import annotations
@@ -309,7 +308,8 @@ def _run(
 ) -> StudyOutcome:
     owned = runner is None or not hasattr(runner, "start")
     if runner is None:
-        trial_runner: TrialRunner = VerlTrialRunner(base, base_cfg=cfg)
+        keys = [e.key for e in ctx.spec.space]
+        trial_runner: TrialRunner = VerlTrialRunner(base, base_cfg=cfg, swept_keys=keys)
     elif hasattr(runner, "start"):
         trial_runner = runner  # type: ignore[assignment]
     else:

@@ -90,6 +90,8 @@ class VerlTrialRunner:
         launcher: a ``rmsweep.launch.RayLauncher``; built from the base config when None
             (a local Ray head started on demand, or the cluster's address).
         base_cfg: ``base`` composed, when the caller has it already (composed here if None).
+        swept_keys: the study's space keys: one a trial leaves out (a condition) is not
+            logged as its param.
     """
 
     def __init__(
@@ -98,8 +100,10 @@ class VerlTrialRunner:
         launcher: Any | None = None,
         *,
         base_cfg: DictConfig | None = None,
+        swept_keys: Sequence[str] = (),
     ) -> None:
         self.base = list(base)
+        self.swept_keys = list(swept_keys)
         self._base_cfg = base_cfg
         self._launcher = launcher
         self._owns_launcher = launcher is None
@@ -145,7 +149,7 @@ class VerlTrialRunner:
             launcher=self.launcher,
             tags=dict(tags),
             parent_run_id=parent_run_id,
-            swept=overrides,
+            swept=[*overrides, *(f"~{k}" for k in self.swept_keys if not _sets(overrides, k))],
             ends_run=False,
         )
 
@@ -210,6 +214,10 @@ class VerlTrialRunner:
         if self._owns_launcher and self._launcher is not None:
             self._launcher.close()
             self._launcher = None
+
+
+def _sets(overrides: Sequence[str], key: str) -> bool:
+    return any(o.lstrip("+~").partition("=")[0] == key for o in overrides)
 
 
 _PROBE = (

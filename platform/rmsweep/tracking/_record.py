@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,7 @@ def record_run(
     datasets: Sequence[DatasetRef] = (),
     parent_run_id: str | None = None,
     lead_params: Mapping[str, str] = {},  # noqa: B006 - read only
+    omit_params: Collection[str] = (),
 ) -> str:
     """Create the MLflow run of one training run with everything known before its job starts.
 
@@ -77,6 +78,8 @@ def record_run(
         parent_run_id: the study's parent run, for trials.
         lead_params: params logged first, before the flattened config (a trial's swept
             keys: the MLflow UI lists params in the order they were logged).
+        omit_params: flattened config keys not logged as params (they stay in the config
+            artifact): what would only repeat a swept choice or show an unused value.
 
     Returns:
         The run id.
@@ -101,7 +104,7 @@ def record_run(
         tags=all_tags,
         params={
             **{k: v for k, v in lead_params.items() if not is_secret_name(k)},
-            **flatten_params(config),
+            **{k: v for k, v in flatten_params(config).items() if k not in omit_params},
         },
         parent_run_id=parent_run_id,
     )
