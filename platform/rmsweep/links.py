@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -40,6 +41,30 @@ def experiments_url(base: str) -> str:
 def experiment_url(base: str, experiment_id: str) -> str:
     """An experiment's runs table (a study's parent run with its trials nested)."""
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{WORKFLOW}"
+
+
+def shared_view_url(base: str, experiment_id: str, key: str) -> str:
+    """An experiment's runs table as a shared view stored on it (``shared_view``)."""
+    page = f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs"
+    return f"{page}?viewStateShareKey={quote(key, safe='')}&{WORKFLOW}"
+
+
+def shared_view(
+    search_filter: str, columns: Sequence[str], order_by: str | None = None
+) -> tuple[str, str]:
+    """The experiment tag that holds a runs-table view MLflow's UI opens from a link (its
+    "share" feature): runs matching ``search_filter``, ``columns`` (``params.`reward```,
+    ``metrics.`val/acc```) shown, sorted by ``order_by`` descending. Returns (tag key, value);
+    the key part of the tag's name, after ``mlflow.sharedViewState.``, goes in the URL."""
+    state = {
+        "searchFilter": search_filter,
+        "orderByKey": order_by or "attributes.start_time",
+        "orderByAsc": False,
+        "selectedColumns": list(columns),
+    }
+    value = json.dumps(state, sort_keys=True)
+    key = hashlib.sha256(value.encode()).hexdigest()[:16]
+    return key, value
 
 
 def run_url(base: str, experiment_id: str, run_id: str) -> str:

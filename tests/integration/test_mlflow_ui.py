@@ -158,22 +158,24 @@ def _read_links(process: subprocess.Popen[str]) -> dict[str, str]:
     pytest.fail(f"`rmsweep ui` ended (code {process.wait()}) before printing its links: {seen}")
 
 
-def test_the_runs_url_opens_the_model_training_view_with_trials_nested(ui: Ui, page) -> None:
+def test_the_runs_url_opens_the_trials_unfolded_with_their_params_and_scores(ui: Ui, page) -> None:
     assert ui.runs.startswith(ui.base) and "workflowType=machine_learning" in ui.runs
+    assert "viewStateShareKey=" in ui.runs  # a view stored on the experiment
     page.goto(ui.runs)
-    link = page.locator("a", has_text=re.compile(r"^uitest$"))
-    parent = page.locator(RUN_NAME_CELL).filter(has=link)
-    parent.wait_for()
+    trial_names = [f"uitest-trial-{n}" for n in range(3)]
+    page.get_by_text(trial_names[-1], exact=True).first.wait_for()
     # The model-training view's side bar, not the GenAI one (Evaluation, Judges, Prompts).
     assert page.get_by_text("Model registry", exact=True).is_visible()
     for genai in ("Judges", "Evaluation runs", "Sessions"):
         assert page.get_by_text(genai, exact=True).count() == 0, genai
-    trial_names = [f"uitest-trial-{n}" for n in range(3)]
-    names = page.locator(f"{RUN_NAME_CELL} a")
-    assert names.all_inner_texts() == ["uitest"]  # the trials are folded under their study
-    parent.locator("button").first.click()  # the study run's expander
-    page.get_by_text(trial_names[-1], exact=True).wait_for()
-    assert sorted(names.all_inner_texts()) == sorted(["uitest", *trial_names])
+    names_shown = page.locator(f"{RUN_NAME_CELL} a").all_inner_texts()
+    assert sorted(names_shown) == trial_names  # unfolded, without the study's parent run
+    values = {t.user_attrs[names.ATTR_RUN_ID]: t.value for t in ui.study.trials}
+    best_first = sorted(ui.study.trials, key=lambda t: -t.value)
+    assert names_shown[0] == f"uitest-trial-{best_first[0].number}", (names_shown, values)
+    headers = page.locator("[role=columnheader]").all_inner_texts()
+    for column in (*sorted(SWEPT), "val/acc"):
+        assert any(h.strip() == column for h in headers), (column, headers)
     page.screenshot(path=str(ui.shots / "runs.png"))
 
 

@@ -65,7 +65,7 @@ def compare(
     if link_base:
         from rmsweep.study._ui import study_links
 
-        found = study_links(study, link_base.rstrip("/"))
+        found = study_links(study, link_base.rstrip("/"), tracking_client(tracking_uri))
         typer.echo(f"runs:    {found.runs}")
         typer.echo(f"compare: {found.compare or '(no trial has a run yet)'}")
     parent = study.user_attrs.get(names.STUDY_PARENT_RUN)

@@ -59,9 +59,12 @@ def _print_links(base: str, study: object | None) -> None:
     if study is None:
         _say(f"experiments: {links.experiments_url(base)}")
         return
+    from rmsweep import names
     from rmsweep.study._ui import study_links
+    from rmsweep.tracking import tracking_client
 
-    found = study_links(study, base)  # type: ignore[arg-type]
+    uri = str(study.user_attrs.get(names.STUDY_TRACKING_URI, ""))  # type: ignore[attr-defined]
+    found = study_links(study, base, tracking_client(uri) if uri else None)  # type: ignore[arg-type]
     _say(f"runs:    {found.runs}")
     _say(f"compare: {found.compare or '(no trial has a run yet)'}")
 
