@@ -1,7 +1,7 @@
 """Why Ray failed a job, in one line, when the job itself could not say (``launch.job_failure``).
 
 The message is Ray 2.60's own, as read from a cluster whose worker host was killed mid-job
-(tests/integration/test_cluster_failures.py makes it happen for real)."""
+(tests/integration/test_cluster_when_hosts_die.py makes it happen for real)."""
 
 from rmsweep.launch import job_failure
 

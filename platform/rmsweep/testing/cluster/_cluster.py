@@ -356,10 +356,11 @@ class Cluster:
         head still waits for is ended with it)."""
         expected = 1 + len(self.worker_hosts)
         wait(lambda: self.alive_nodes() == expected - 1, "the lost node declared dead", 120)
-        self.join(host)
+        # A fresh temp dir: the lost node's session files (ports, sockets) are not reused.
+        self.join(host, temp_dir=f"/tmp/ray-{secrets.token_hex(4)}")
         wait(lambda: self.alive_nodes() == expected, f"{expected} Ray nodes")
 
-    def join(self, host: str) -> None:
+    def join(self, host: str, temp_dir: str | None = None) -> None:
         """Start ``host``'s Ray worker (again, after :meth:`kill_host`) and let it join the head."""
         ray = str(Path(sys.executable).parent / "ray")
         worker = self.host(host)
@@ -371,6 +372,7 @@ class Cluster:
                 f"--node-ip-address={worker.ip}", f"--num-cpus={self.worker_cpus}",
                 f"--num-gpus={self.worker_gpus}", f"--resources={resources}",
                 "--disable-usage-stats", "--object-store-memory", str(OBJECT_STORE_BYTES),
+                *([f"--temp-dir={temp_dir}"] if temp_dir else []),
             ],
         )  # fmt: skip
         if done.returncode != 0:

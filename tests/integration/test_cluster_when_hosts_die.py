@@ -1,6 +1,8 @@
 """Hosts lost mid-study on the one-machine cluster (rmsweep.testing.cluster): a worker host
 whose trial fails naming it and is retried on the other one, and a controller's host whose
-trials another host's `--worker` adopts. Needs root; `make test-cluster` runs this tier."""
+trials another host's `--worker` adopts. Needs root; `make test-cluster` runs this tier.
+Last in the tier (by file name, and the worker host last within it): a host brought back
+after a kill is a new Ray node, and the tests before rely on the hosts as `up` made them."""
 
 from __future__ import annotations
 
@@ -68,30 +70,6 @@ def _doctor_agrees(hosts: Hosts, study: str) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
 
-def test_a_lost_worker_host_fails_its_trial_which_runs_again_on_the_other(
-    cluster: Cluster, hosts: Hosts, tmp_path: Path
-) -> None:
-    study = "lost-worker"
-    launch = hosts.start_rmsweep(
-        "h1", "study", "launch", "sweeps/quickstart.yaml", *QUICK, "--name", study,
-        log=str(tmp_path / "launch.log"),
-    )  # fmt: skip
-    lost = hosts.python("h1", RUNNING_ON.format(study=study))
-    assert lost in {h.ip for h in cluster.worker_hosts}, (tmp_path / "launch.log").read_text()
-    lost_host = next(h.name for h in cluster.worker_hosts if h.ip == lost)
-    try:
-        cluster.kill_host(lost_host)
-        assert launch.wait(timeout=900) == 0, (tmp_path / "launch.log").read_text()[-3000:]
-    finally:
-        cluster.rejoin(lost_host)  # the host comes back for the tests after this one
-    first, again = _trials(hosts, study)
-    assert first["state"] == "FAIL" and first["run"] == "FAILED"
-    assert f"its node {lost} was lost" in str(first["reason"]), first
-    assert again["state"] == "COMPLETE" and again["run"] == "FINISHED"
-    assert again["node"] not in (None, lost), again  # retried on the other host
-    _doctor_agrees(hosts, study)
-
-
 def test_another_host_adopts_the_trials_of_a_lost_controllers_host(
     cluster: Cluster, hosts: Hosts, tmp_path: Path
 ) -> None:
@@ -114,4 +92,28 @@ def test_another_host_adopts_the_trials_of_a_lost_controllers_host(
     assert trial["adopted"] and trial["node"] == node
     runs = hosts.python("h1", RUNS.format(study=study))
     assert runs.splitlines()[-1] == "1"  # one run, one job: the adopted one ran once
+    _doctor_agrees(hosts, study)
+
+
+def test_a_lost_worker_host_fails_its_trial_which_runs_again_on_the_other(
+    cluster: Cluster, hosts: Hosts, tmp_path: Path
+) -> None:
+    study = "lost-worker"
+    launch = hosts.start_rmsweep(
+        "h1", "study", "launch", "sweeps/quickstart.yaml", *QUICK, "--name", study,
+        log=str(tmp_path / "launch.log"),
+    )  # fmt: skip
+    lost = hosts.python("h1", RUNNING_ON.format(study=study))
+    assert lost in {h.ip for h in cluster.worker_hosts}, (tmp_path / "launch.log").read_text()
+    lost_host = next(h.name for h in cluster.worker_hosts if h.ip == lost)
+    try:
+        cluster.kill_host(lost_host)
+        assert launch.wait(timeout=900) == 0, (tmp_path / "launch.log").read_text()[-3000:]
+    finally:
+        cluster.rejoin(lost_host)  # the host comes back for the tests after this one
+    first, again = _trials(hosts, study)
+    assert first["state"] == "FAIL" and first["run"] == "FAILED"
+    assert f"its node {lost} was lost" in str(first["reason"]), first
+    assert again["state"] == "COMPLETE" and again["run"] == "FINISHED"
+    assert again["node"] not in (None, lost), again  # retried on the other host
     _doctor_agrees(hosts, study)
