@@ -130,3 +130,37 @@ def test_trial_runs_read_in_rmsweeps_words_in_the_mlflow_ui(quickstart) -> None:
     best = client.get_metric_history(parent, f"best/{spec.objectives[0].metric}")
     assert sorted(m.step for m in best) == [t.number for t in study.trials]
     assert max(m.value for m in best) == pytest.approx(study.best_value)
+
+
+def test_compare_by_reward_and_the_report_read_real_judgments(quickstart, tmp_path: Path) -> None:
+    """On real trials: one level per reward shape, judged on the synthetic RM-Bench items (the
+    level's score is the run's own eval/rmbench/avg); the report page is written."""
+    import json
+
+    study, client, _ = quickstart
+    home = Path(client.tracking_uri.removeprefix("sqlite:///")).parent
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "RAY_ADDRESS")}
+    env.update(RMSWEEP_HOME=str(home))
+    cli = [sys.executable, "-c", "from rmsweep.cli import main; main()", "study"]
+    done = subprocess.run(
+        [*cli, "compare", "qs-smoke", "--by", "reward", "--json"],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = json.loads(done.stdout)
+    assert table["judged_on"] == "rmbench (avg)"
+    for level in table["levels"]:
+        (number,) = level["trials"]
+        run = client.get_run(study.trials[number].user_attrs[names.ATTR_RUN_ID])
+        assert level["scores"]["rmbench"]["mean"] == pytest.approx(run.data.metrics[OBJECTIVE])
+        assert "reward.shape" not in run.data.params and "template.name" not in run.data.params
+        if level["level"] != "exponential":
+            assert "reward.k" not in run.data.params  # not sampled for this shape
+    assert sorted(level["verdict"] for level in table["levels"])[0] == "best"
+    out = tmp_path / "report.html"
+    done = subprocess.run(
+        [*cli, "report", "qs-smoke", "--out", str(out)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert out.stat().st_size > 1_000_000 and "verdict-table" in out.read_text()  # plotly.js inside
