@@ -17,11 +17,14 @@ from optuna.trial import TrialState
 from rmsweep import names
 from rmsweep.errors import SpecError
 from rmsweep.study import launch_study, level_table, parse_spec
+from rmsweep.study._report import best_trials
 from rmsweep.testing import SleepJobRunner, SleepPlan, ThreadLauncher
 
 
 def plan(params: dict[str, str]) -> SleepPlan:
     top = {"linear": 0.3, "exact": 0.9}[params.get("reward", "exact")] + 0.01 * int(params["seed"])
+    if params.get("reward") == "linear" and params["seed"] == "2":
+        top = 0.99  # one lucky seed of the worse configuration
     failing = params.get("reward") == "linear" and params["seed"] == "1"
     return SleepPlan({"val/acc": [top / 2, top]}, 0.01, exit_code=1 if failing else 0)
 
@@ -71,6 +74,9 @@ def test_each_configuration_runs_its_seeds_and_a_retry_keeps_its_seed(workdir: P
     assert len(study.trials) == 7
     from mlflow import MlflowClient
 
+    assert study.best_trial.params["reward"] == "linear"  # the lucky seed
+    (best,) = best_trials(study, spec.objectives)  # by the configuration's mean: exact's
+    assert best.params["reward"] == "exact" and best.value == pytest.approx(0.92)
     table = level_table(study, MlflowClient(outcome.tracking_uri), spec.objectives, "reward")
     assert {level.value: len(level.trials) for level in table.levels} == {"exact": 3, "linear": 2}
 

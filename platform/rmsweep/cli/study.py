@@ -215,6 +215,14 @@ def best(
     trials = best_trials(study, spec.objectives)
     if not trials:
         raise SpecError(f"study {name!r} has no complete trial yet")
+    if len(spec.objectives) == 1 and spec.replicates > 1:
+        seeds = [t for t in study.trials if _same_configuration(t, trials[0])]
+        done = [t.values[0] for t in seeds if t.values]
+        typer.echo(
+            f"configuration {trials[0].user_attrs.get(names.ATTR_CONFIGURATION)}: "
+            f"{spec.objectives[0].metric} mean={sum(done) / len(done):.6g} over {len(done)} "
+            f"seeds (trials {', '.join(str(t.number) for t in seeds)}); its best seed:"
+        )
     for trial in trials:
         values = ", ".join(
             f"{o.metric}={v:.6g}" for o, v in zip(spec.objectives, trial.values, strict=False)
@@ -263,6 +271,11 @@ def _register_best(study: Study, trials: list[FrozenTrial], model_name: str) -> 
     download_to = Path(compose([]).workdir) / "checkpoints" / "downloaded"
     version = register_checkpoint(client, run_id, model_name, download_to=download_to)
     _echo(f"registered {model_name} version {version.version} from run {run_id}")
+
+
+def _same_configuration(trial: FrozenTrial, other: FrozenTrial) -> bool:
+    key = names.ATTR_CONFIGURATION
+    return key in trial.user_attrs and trial.user_attrs[key] == other.user_attrs.get(key)
 
 
 def _complete_trial(study: Study, number: int) -> FrozenTrial:

@@ -47,3 +47,23 @@ def seed_override(ctx: StudyContext, trial: optuna.Trial) -> list[str]:
     if ctx.spec.replicates == 1:
         return []
     return [f"seed={ctx.base_seed + int(trial.user_attrs.get(names.ATTR_REPLICATE, 0))}"]
+
+
+def best_configuration(
+    study: optuna.Study, maximize: bool
+) -> tuple[list[optuna.trial.FrozenTrial], float] | None:
+    """With replicates: the complete seeds of the configuration whose mean objective is best,
+    best seed first, and that mean (None without replicates or without a complete trial)."""
+    from optuna.trial import TrialState
+
+    groups: dict[int, list[optuna.trial.FrozenTrial]] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if names.ATTR_CONFIGURATION in trial.user_attrs:
+            groups.setdefault(int(trial.user_attrs[names.ATTR_CONFIGURATION]), []).append(trial)
+    if not groups:
+        return None
+    sign = 1.0 if maximize else -1.0
+    means = {k: sum(t.values[0] for t in g) / len(g) for k, g in groups.items()}
+    chosen = max(means, key=lambda k: (sign * means[k], -k))
+    seeds = sorted(groups[chosen], key=lambda t: (-sign * t.values[0], t.number))
+    return seeds, means[chosen]

@@ -221,7 +221,14 @@ def _baseline_last(key: str) -> tuple[str, bool]:
 
 
 def best_trials(study: optuna.Study, objectives: Sequence[Objective]) -> list[Any]:
-    """The best trial, or the Pareto front of a multi-objective study."""
+    """The best trial, or the Pareto front of a multi-objective study; with replicates, the
+    best seed of the configuration whose seeds' mean is best (not the luckiest single seed)."""
+    from rmsweep.study._replicates import best_configuration
+
+    if len(objectives) == 1:
+        found = best_configuration(study, objectives[0].direction == "maximize")
+        if found is not None:
+            return found[0][:1]
     return _best(study, objectives)
 
 
