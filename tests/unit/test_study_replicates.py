@@ -15,6 +15,7 @@ import pytest
 from optuna.trial import TrialState
 
 from rmsweep import names
+from rmsweep.cli._levels_view import importances_line
 from rmsweep.errors import SpecError
 from rmsweep.study import launch_study, level_table, parse_spec
 from rmsweep.study._report import best_trials
@@ -79,6 +80,8 @@ def test_each_configuration_runs_its_seeds_and_a_retry_keeps_its_seed(workdir: P
     assert best.params["reward"] == "exact" and best.value == pytest.approx(0.92)
     table = level_table(study, MlflowClient(outcome.tracking_uri), spec.objectives, "reward")
     assert {level.value: len(level.trials) for level in table.levels} == {"exact": 3, "linear": 2}
+    line = importances_line(study)
+    assert "mean ± sd over 2 replicate seeds" in line and "reward 1.00 ± 0.00" in line, line
 
 
 @pytest.mark.parametrize(

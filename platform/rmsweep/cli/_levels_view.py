@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import optuna
@@ -47,13 +47,49 @@ def levels_view(table: LevelTable) -> Table:
 
 
 def importances_line(study: optuna.Study) -> str:
-    """Optuna's parameter importances (fANOVA) of the first objective, or why there are none."""
-    import optuna
+    """Optuna's parameter importances (fANOVA) of the first objective, mean ± spread: over the
+    replicate seeds (one fit per seed's trials) when the study has replicates, else over the
+    fANOVA forest's own seeds; or why there are none yet."""
+    import statistics
 
-    try:
-        found: dict[str, Any] = optuna.importance.get_param_importances(
-            study, target=lambda t: t.values[0]
-        )
-    except (RuntimeError, ValueError) as err:  # too few trials, a single-valued space
-        return f"parameter importances: none yet ({str(err).splitlines()[0]})"
-    return "parameter importances (fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in found.items())
+    import optuna
+    from optuna.importance import FanovaImportanceEvaluator
+    from optuna.trial import TrialState
+
+    from rmsweep import names
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    seeds = sorted(
+        {t.user_attrs[names.ATTR_REPLICATE] for t in done if names.ATTR_REPLICATE in t.user_attrs}
+    )
+    fits: list[dict[str, float]] = []
+    why = "no complete trial"
+    for k in seeds or range(5):
+        trials = [t for t in done if t.user_attrs.get(names.ATTR_REPLICATE) == k] if seeds else done
+        if len(trials) < 2:  # nothing to tell parameters apart by
+            why = "fewer than 2 complete trials"
+            continue
+        one = optuna.create_study(directions=study.directions)
+        one.add_trials(trials)
+        evaluator = FanovaImportanceEvaluator(seed=0 if seeds else k)
+        try:
+            fits.append(
+                optuna.importance.get_param_importances(
+                    one, target=lambda t: t.values[0], evaluator=evaluator
+                )
+            )
+        except (RuntimeError, ValueError) as err:  # too few trials, a single-valued space
+            why = str(err).splitlines()[0]
+    if not fits:
+        return f"parameter importances: none yet ({why})"
+    over = "replicate seeds" if seeds else "fANOVA seeds"
+    keys = sorted(
+        {k for fit in fits for k in fit},
+        key=lambda k: -statistics.fmean(f.get(k, 0.0) for f in fits),
+    )
+    parts = []
+    for key in keys:
+        values = [fit.get(key, 0.0) for fit in fits]
+        spread = statistics.pstdev(values) if len(values) > 1 else 0.0
+        parts.append(f"{key} {statistics.fmean(values):.2f} ± {spread:.2f}")
+    return f"parameter importances (fANOVA, mean ± sd over {len(fits)} {over}): " + ", ".join(parts)
