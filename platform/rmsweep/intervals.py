@@ -110,18 +110,20 @@ def _weights(rows: Sequence[Mapping[str, Any]], bench: str) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Difference:
-    """``a`` − ``b`` with its interval, and what it says."""
+    """``a`` − ``b`` with its interval, and what it says (a loss is better lower)."""
 
     estimate: float
     low: float
     high: float
+    higher_is_better: bool = True
 
     @property
     def verdict(self) -> str:
+        up, down = (BETTER, WORSE) if self.higher_is_better else (WORSE, BETTER)
         if self.low > 0:
-            return BETTER
+            return up
         if self.high < 0:
-            return WORSE
+            return down
         return SAME
 
     def to_dict(self) -> dict[str, float | str]:
@@ -139,18 +141,36 @@ def paired_difference(
     """
     if not a or not b:
         raise ValueError("each side needs at least one run")
-    shared = sorted(set.intersection(*(set(j.items) for j in [*a, *b])))
-    if not shared:
-        raise ValueError(f"{a[0].bench}: the two sides judged no item in common")
-    a = [j.on(shared) for j in a]
-    b = [j.on(shared) for j in b]
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(shared), np.full(len(shared), 1 / len(shared)), size=resamples)
+    both, draws, rng = _resampled([*a, *b], resamples, seed)
+    a, b = both[: len(a)], both[len(a) :]
     diffs = _side(a, draws, rng) - _side(b, draws, rng)
     estimate = float(np.mean([j.score() for j in a]) - np.mean([j.score() for j in b]))
+    return Difference(estimate, *_bounds(diffs))
+
+
+def _resampled(
+    runs: Sequence[Judgments], resamples: int, seed: int
+) -> tuple[list[Judgments], np.ndarray, np.random.Generator]:
+    """``runs`` on the items all of them judged, each resample's draws of those items (how
+    many times each), and the generator that draws the runs next.
+
+    Raises:
+        ValueError: the runs share no item.
+    """
+    shared = sorted(set.intersection(*(set(j.items) for j in runs)))
+    if not shared:
+        raise ValueError(f"{runs[0].bench}: the two sides judged no item in common")
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(len(shared), np.full(len(shared), 1 / len(shared)), size=resamples)
+    return [j.on(shared) for j in runs], draws, rng
+
+
+def _bounds(resampled: np.ndarray) -> tuple[float, float]:
+    """The percentile interval of the resampled statistic (a resample that drew none of a
+    group's items is left out)."""
     tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.nanpercentile(diffs, [tail, 100 - tail])
-    return Difference(estimate, float(low), float(high))
+    low, high = np.nanpercentile(resampled, [tail, 100 - tail])
+    return float(low), float(high)
 
 
 def _side(runs: Sequence[Judgments], draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -174,27 +194,24 @@ def mean_interval(
         return value, value, value
     rng = np.random.default_rng(seed)
     means = rng.choice(data, size=(resamples, data.size), replace=True).mean(axis=1)
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(means, [tail, 100 - tail])
-    return float(data.mean()), float(low), float(high)
+    return float(data.mean()), *_bounds(means)
 
 
 def score_interval(
     runs: Sequence[Judgments], *, resamples: int = RESAMPLES, seed: int = 0
 ) -> tuple[float, float, float]:
     """A side's score (its runs' mean) with a bootstrap interval over its items and runs."""
-    shared = sorted(set.intersection(*(set(j.items) for j in runs)))
-    runs = [j.on(shared) for j in runs]
-    rng = np.random.default_rng(seed)
-    draws = rng.multinomial(len(shared), np.full(len(shared), 1 / len(shared)), size=resamples)
-    scores = _side(runs, draws, rng)
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.nanpercentile(scores, [tail, 100 - tail])
-    return float(np.mean([j.score() for j in runs])), float(low), float(high)
+    runs, draws, rng = _resampled(runs, resamples, seed)
+    return float(np.mean([j.score() for j in runs])), *_bounds(_side(runs, draws, rng))
 
 
 def values_difference(
-    a: Sequence[float], b: Sequence[float], *, resamples: int = RESAMPLES, seed: int = 0
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    higher_is_better: bool = True,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
 ) -> Difference:
     """mean(a) − mean(b) for values with no items behind them (an objective per run), with a
     bootstrap interval over the runs of each side; unbounded when a side has a single run
@@ -202,9 +219,7 @@ def values_difference(
     x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     estimate = float(x.mean() - y.mean())
     if x.size < 2 or y.size < 2:
-        return Difference(estimate, -np.inf, np.inf)
+        return Difference(estimate, -np.inf, np.inf, higher_is_better=higher_is_better)
     rng = np.random.default_rng(seed)
     diffs = rng.choice(x, (resamples, x.size)).mean(1) - rng.choice(y, (resamples, y.size)).mean(1)
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(diffs, [tail, 100 - tail])
-    return Difference(estimate, float(low), float(high))
+    return Difference(estimate, *_bounds(diffs), higher_is_better=higher_is_better)

@@ -18,6 +18,7 @@ from rmsweep.intervals import (
     judgments,
     mean_interval,
     paired_difference,
+    values_difference,
 )
 
 
@@ -116,3 +117,9 @@ def test_sides_must_share_items_and_a_mean_of_one_has_no_spread() -> None:
     assert mean_interval([0.5]) == (0.5, 0.5, 0.5)
     mean, low, high = mean_interval([0.4, 0.5, 0.6, 0.7])
     assert mean == pytest.approx(0.55) and low < mean < high
+
+
+def test_a_difference_in_a_loss_reads_the_other_way() -> None:
+    higher_loss = values_difference([0.50, 0.52, 0.51], [0.10, 0.12, 0.11], higher_is_better=False)
+    assert higher_loss.estimate == pytest.approx(0.4) and higher_loss.verdict == WORSE
+    assert values_difference([0.50, 0.52, 0.51], [0.10, 0.12, 0.11]).verdict == BETTER

@@ -136,11 +136,10 @@ def level_table(
                 [judged_runs[t.number][bench] for t in best_trials],
             )
         else:
-            diff = values_difference(
-                [sign * t.values[0] for t in trials], [sign * t.values[0] for t in best_trials]
-            )
-            level.versus_best = Difference(
-                sign * diff.estimate, *sorted((sign * diff.low, sign * diff.high))
+            level.versus_best = values_difference(
+                [t.values[0] for t in trials],
+                [t.values[0] for t in best_trials],
+                higher_is_better=sign > 0,
             )
     judged = (
         f"{bench} ({'avg' if bench == 'rmbench' else 'accuracy'})" if bench else objective.metric
