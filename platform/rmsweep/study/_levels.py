@@ -71,6 +71,8 @@ class LevelTable:
     objective: str
     judged: str  # the metric the verdicts are on
     levels: list[Level]
+    # What was read to make it: each trial's judgments by benchmark (the report reuses them).
+    judgments: dict[int, dict[str, Judgments]] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,7 +146,7 @@ def level_table(
     judged = (
         f"{bench} ({'avg' if bench == 'rmbench' else 'accuracy'})" if bench else objective.metric
     )
-    return LevelTable(key, objective.metric, judged, levels)
+    return LevelTable(key, objective.metric, judged, levels, judged_runs)
 
 
 def trial_judgments(mlflow: MlflowClient, trial: optuna.trial.FrozenTrial) -> dict[str, Judgments]:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rmsweep import names
+from rmsweep.intervals import Judgments
 from rmsweep.study._levels import LevelTable, trial_judgments
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def report_html(
     figures = [
         _curves(mlflow, trials, runs, objective.key(data_source), objective.metric, table),
         _forest(table) if table is not None else None,
-        _matrices(mlflow, trials, runs),
+        _matrices(mlflow, trials, runs, table.judgments if table is not None else {}),
         _easy_hard(trials, runs),
         _label_shares(trials, runs),
     ]
@@ -111,9 +112,10 @@ def _curves(
     import numpy as np
     import plotly.graph_objects as go
 
-    groups = {lv.value: lv.trials for lv in table.levels} if table else {"all": []}
-    if not table:
-        groups["all"] = [t.number for t in trials]
+    if table is not None:
+        groups = {lv.value: lv.trials for lv in table.levels}
+    else:
+        groups = {"all": [t.number for t in trials]}
     figure = go.Figure()
     for value, numbers in groups.items():
         curves = [
@@ -176,15 +178,22 @@ def _forest(table: LevelTable) -> Any:
     return figure
 
 
-def _matrices(mlflow: MlflowClient, trials: Sequence[Any], runs: dict[int, Any]) -> Any:
-    """Each trial's RM-Bench 3×3 accuracy (chosen style × rejected style), domains pooled."""
+def _matrices(
+    mlflow: MlflowClient,
+    trials: Sequence[Any],
+    runs: dict[int, Any],
+    read: dict[int, dict[str, Judgments]],
+) -> Any:
+    """Each trial's RM-Bench 3×3 accuracy (chosen style × rejected style), domains pooled;
+    judgments the level table ``read`` already are not downloaded again."""
     import numpy as np
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     matrices = {}
     for trial in trials:
-        judged = trial_judgments(mlflow, trial).get("rmbench")
+        found = read.get(trial.number)
+        judged = (found if found is not None else trial_judgments(mlflow, trial)).get("rmbench")
         if judged is None:
             continue
         correct, count = judged.correct.sum(0), judged.count.sum(0)
