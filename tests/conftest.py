@@ -233,13 +233,11 @@ def cluster() -> Iterator[Cluster]:
     missing = _cluster_missing()
     if missing:
         pytest.skip(missing)
-    if os.environ.get("RMSWEEP_TEST_CLUSTER") == "reuse":  # one that `cluster up` made, kept
-        from rmsweep.testing.cluster import Cluster
-
-        yield Cluster.load()
-        return
     from rmsweep.testing.cluster import Cluster
 
+    if os.environ.get("RMSWEEP_TEST_CLUSTER") == "reuse":  # one that `cluster up` made, kept
+        yield Cluster.load()
+        return
     made = Cluster(checkout=REPO_ROOT).up()
     try:
         yield made

@@ -281,9 +281,7 @@ def ship(spec: JobSpec, parcels: list[Parcel], code_dir: Path) -> tuple[JobSpec,
         benches, more = relocate_benches(spec.eval["benches"])
         spec = replace(spec, eval={**spec.eval, "benches": benches})
         parcels = [*parcels, *more]
-    fetch = [
-        {"name": p.name, "digest": p.digest, "run": p.run, "artifact": p.artifact} for p in parcels
-    ]
+    fetch = [{k: v for k, v in asdict(p).items() if k != "source"} for p in parcels]
     spec = replace(spec, fetch=fetch, artifact_max_mb=float("inf"))
     text = json.dumps(asdict(spec), sort_keys=True, ensure_ascii=False)
     for root in _roots(code_dir):

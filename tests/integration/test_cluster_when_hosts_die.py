@@ -7,6 +7,7 @@ after a kill is a new Ray node, and the tests before rely on the hosts as `up` m
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,19 @@ def _trials(hosts: Hosts, study: str) -> list[dict[str, str | None]]:
     return list(json.loads(out.splitlines()[-1]))
 
 
+def _launch_until_running(
+    cluster: Cluster, hosts: Hosts, host: str, study: str, log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The quickstart study launched on ``host`` in the background, once its first trial's
+    job runs: the controller's process and the worker host's address the job runs on."""
+    launch = hosts.start_rmsweep(
+        host, "study", "launch", "sweeps/quickstart.yaml", *QUICK, "--name", study, log=str(log)
+    )
+    node = hosts.python("h1", RUNNING_ON.format(study=study))
+    assert node in {h.ip for h in cluster.worker_hosts}, log.read_text()[-3000:]
+    return launch, node
+
+
 def _doctor_agrees(hosts: Hosts, study: str) -> None:
     done = hosts.rmsweep("h1", "study", "doctor", study, ok=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
@@ -75,12 +89,7 @@ def test_another_host_adopts_the_trials_of_a_lost_controllers_host(
 ) -> None:
     study = "lost-controller"
     cluster.clone_checkout("login")  # a second machine with the user's clone
-    launch = hosts.start_rmsweep(
-        "login", "study", "launch", "sweeps/quickstart.yaml", *QUICK, "--name", study,
-        log=str(tmp_path / "launch.log"),
-    )  # fmt: skip
-    node = hosts.python("h1", RUNNING_ON.format(study=study))
-    assert node in {h.ip for h in cluster.worker_hosts}, (tmp_path / "launch.log").read_text()
+    launch, node = _launch_until_running(cluster, hosts, "login", study, tmp_path / "launch.log")
     cluster.kill_host("login")  # the controller's whole host, at once
     assert launch.wait(timeout=60) != 0
     adopt = hosts.rmsweep(
@@ -99,12 +108,7 @@ def test_a_lost_worker_host_fails_its_trial_which_runs_again_on_the_other(
     cluster: Cluster, hosts: Hosts, tmp_path: Path
 ) -> None:
     study = "lost-worker"
-    launch = hosts.start_rmsweep(
-        "h1", "study", "launch", "sweeps/quickstart.yaml", *QUICK, "--name", study,
-        log=str(tmp_path / "launch.log"),
-    )  # fmt: skip
-    lost = hosts.python("h1", RUNNING_ON.format(study=study))
-    assert lost in {h.ip for h in cluster.worker_hosts}, (tmp_path / "launch.log").read_text()
+    launch, lost = _launch_until_running(cluster, hosts, "h1", study, tmp_path / "launch.log")
     lost_host = next(h.name for h in cluster.worker_hosts if h.ip == lost)
     try:
         cluster.kill_host(lost_host)
